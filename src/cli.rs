@@ -1,0 +1,331 @@
+//! The command line (SPEC §11): clap definitions and dispatch, nothing else.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use miette::miette;
+
+use crate::config::{self, LoadOptions};
+use crate::output;
+use crate::ExitStatus;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Declarative, plan-and-apply backup manager",
+    long_about = "cairn turns backup.toml into installed schedules, dumps streamed to local and S3 \
+                  destinations, and retention that prunes what has expired.\n\n\
+                  cairn validate   # is the file right?\n\
+                  cairn plan       # what would change, as a reviewable diff\n\
+                  cairn apply      # make it so"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_CONFIG",
+        default_value = "backup.toml",
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+    /// Apply the [env.NAME] table and the backup.NAME.toml overlay.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Prefix for what cairn writes for itself (units, cron file, state dir), like DESTDIR.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration: schema and meaning, all errors at once.
+    Validate {
+        /// Print the diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of backup.toml.
+    Schema,
+    /// Print the dependency graph.
+    Graph {
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Install schedules, run due jobs and prune expired artifacts.
+    Apply(ApplyArgs),
+    /// Run one job now.
+    Run {
+        job: String,
+        /// Prune even at a destination whose latest run failed.
+        #[arg(long)]
+        force_prune: bool,
+    },
+    /// List artifacts per destination.
+    Inventory {
+        job: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List runs from the history.
+    History {
+        job: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show which of the timestamps on stdin a policy keeps, and why.
+    Retention {
+        /// e.g. daily=7,weekly=4,monthly=12
+        #[arg(long, value_name = "SPEC")]
+        policy: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Are the backups healthy? Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Write a node_exporter textfile.
+        #[arg(long, value_name = "FILE")]
+        prometheus: Option<PathBuf>,
+    },
+    /// Restore a job's artifact into its store or another target.
+    Restore(RestoreArgs),
+    /// Restore the newest artifact into a scratch target and run the job's checks.
+    Verify { job: String },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Text,
+    Dot,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    #[arg(long, value_enum)]
+    pub format: Option<PlanFormat>,
+    /// Also show what is kept, and why.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Save the plan for `cairn apply FILE`.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Limit the plan to these addresses.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `cairn plan --out`.
+    pub planfile: Option<PathBuf>,
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<u32>,
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    #[arg(long)]
+    pub force_prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub job: Option<String>,
+    /// Restore every job's newest artifact in dependency order.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_name = "DEST")]
+    pub from: Option<String>,
+    #[arg(long, value_name = "TIME", conflicts_with = "artifact")]
+    pub at: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub artifact: Option<String>,
+    #[arg(long, value_name = "TARGET")]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Parses the command line and runs the command.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatus> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version are not errors; usage errors exit 1 (not clap's 2).
+            let _ = error.print();
+            return Ok(if error.use_stderr() {
+                ExitStatus::Failure
+            } else {
+                ExitStatus::Success
+            });
+        }
+    };
+    match cli.command {
+        Command::Validate { json } => validate(&cli.global, json),
+        Command::Schema => {
+            output::print(&config::json_schema())?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Completions { shell } => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "cairn", &mut buffer);
+            output::print(&String::from_utf8_lossy(&buffer))?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Graph { .. } => not_built_yet("graph"),
+        Command::Plan(_) => not_built_yet("plan"),
+        Command::Apply(_) => not_built_yet("apply"),
+        Command::Run { .. } => not_built_yet("run"),
+        Command::Inventory { .. } => not_built_yet("inventory"),
+        Command::History { .. } => not_built_yet("history"),
+        Command::Retention { .. } => not_built_yet("retention"),
+        Command::Status { .. } => not_built_yet("status"),
+        Command::Restore(_) => not_built_yet("restore"),
+        Command::Verify { .. } => not_built_yet("verify"),
+    }
+}
+
+fn not_built_yet(command: &str) -> miette::Result<ExitStatus> {
+    Err(miette!(
+        help = "this version provides `validate`, `schema` and `completions`; see the README's \"Status\" section",
+        "`cairn {command}` is not built yet in cairn {}",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+fn load_options<'a>(
+    global: &'a GlobalArgs,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+) -> LoadOptions<'a> {
+    LoadOptions {
+        path: &global.config,
+        env: global.env.as_deref(),
+        lookup,
+        host_timezone: host_timezone(),
+    }
+}
+
+fn validate(global: &GlobalArgs, json: bool) -> miette::Result<ExitStatus> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    let result = config::load(&load_options(global, &lookup));
+    let (diagnostics, summary) = match &result {
+        Ok((config, diagnostics)) => (
+            diagnostics,
+            format!(
+                "{} is valid: {}, {}, {}{}.\n",
+                global.config.display(),
+                count(config.stores.len(), "store"),
+                count(config.destinations.len(), "destination"),
+                count(config.jobs.len(), "job"),
+                match diagnostics.warning_count() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_owned(),
+                    n => format!(", {n} warnings"),
+                }
+            ),
+        ),
+        Err(diagnostics) => (
+            diagnostics,
+            format!(
+                "{} is invalid: {} error{}{}.\n",
+                global.config.display(),
+                diagnostics.error_count(),
+                if diagnostics.error_count() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                match diagnostics.warning_count() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_owned(),
+                    n => format!(", {n} warnings"),
+                }
+            ),
+        ),
+    };
+    if json {
+        let report = serde_json::json!({
+            "format_version": 1,
+            "valid": result.is_ok(),
+            "errors": diagnostics.error_count(),
+            "warnings": diagnostics.warning_count(),
+            "diagnostics": diagnostics.to_json(),
+        });
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).expect("JSON values serialize")
+        ))?;
+    } else {
+        eprint!(
+            "{}",
+            diagnostics.render(output::stderr_colour(), output::width())
+        );
+        if result.is_ok() {
+            output::print(&summary)?;
+        } else {
+            eprint!("{summary}");
+        }
+    }
+    Ok(if result.is_ok() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+/// "1 job", "2 jobs".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The host's time zone, which cron entries fire in: /etc/timezone, else the
+/// /etc/localtime link, else UTC.
+fn host_timezone() -> String {
+    if let Ok(zone) = fs_err::read_to_string("/etc/timezone") {
+        let zone = zone.trim();
+        if !zone.is_empty() {
+            return zone.to_owned();
+        }
+    }
+    if let Ok(target) = std::fs::read_link("/etc/localtime") {
+        let target = target.to_string_lossy();
+        if let Some((_, zone)) = target.split_once("zoneinfo/") {
+            return zone.to_owned();
+        }
+    }
+    "UTC".to_owned()
+}

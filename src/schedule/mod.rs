@@ -1,0 +1,4 @@
+//! Schedules: cron expressions, their translation into systemd calendar
+//! events, and rendering of the files cairn installs.
+
+pub mod cron;

@@ -1,0 +1,142 @@
+//! The shipped examples are valid, with and without their environments.
+
+use crate::common::{cairn, root, run};
+
+fn validate(config: &str, env: Option<&str>) {
+    let mut command = cairn(&root());
+    command.args(["--config", config]);
+    if let Some(env) = env {
+        command.args(["--env", env]);
+    }
+    command.arg("validate");
+    let out = run(&mut command);
+    assert_eq!(
+        out.code, 0,
+        "{config} --env {env:?} should be valid:\n{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("is valid"), "{}", out.stdout);
+    assert!(!out.stderr.contains("error"), "{}", out.stderr);
+}
+
+#[test]
+fn reference_example_is_valid() {
+    validate("backup.toml.example", None);
+    validate("backup.toml.example", Some("staging"));
+}
+
+#[test]
+fn quickstart_is_valid_without_warnings() {
+    validate("examples/quickstart/backup.toml", None);
+    let out = run(cairn(&root()).args(["--config", "examples/quickstart/backup.toml", "validate"]));
+    assert!(
+        out.stderr.is_empty(),
+        "the quickstart should have no warnings:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn production_is_valid_in_every_environment() {
+    for env in [None, Some("staging"), Some("prod")] {
+        validate("examples/production/backup.toml", env);
+    }
+}
+
+#[test]
+fn environments_override_the_base() {
+    // The staging overlay switches the time zone; a cron scheduler on this
+    // (UTC) host accepts it only because the overlay was applied.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("backup.toml");
+    std::fs::write(
+        &config,
+        r#"
+[settings]
+scheduler = "cron"
+timezone = "America/New_York"
+
+[stores.db]
+kind = "sqlite"
+path = "app.db"
+
+[destinations.local]
+kind = "local"
+path = "backups"
+
+[jobs.db]
+store = "db"
+schedule = { cron = "@daily" }
+to = ["local"]
+retention = { daily = 7 }
+
+[env.ci.settings]
+timezone = "Etc/UTC"
+"#,
+    )
+    .unwrap();
+    let base = run(cairn(dir.path()).args(["validate"]));
+    assert_eq!(base.code, 1, "{}", base.stderr);
+    let ci = run(cairn(dir.path()).args(["--env", "ci", "validate"]));
+    assert_eq!(ci.code, 0, "{}", ci.stderr);
+    // The file overlay comes after the [env.NAME] table and wins over it.
+    std::fs::write(
+        dir.path().join("backup.ci.toml"),
+        "[settings]\ntimezone = \"Asia/Tokyo\"\n",
+    )
+    .unwrap();
+    let file = run(cairn(dir.path()).args(["--env", "ci", "validate"]));
+    assert_eq!(file.code, 1, "{}", file.stderr);
+    assert!(
+        file.stderr.contains("backup.ci.toml"),
+        "the error points into the overlay:\n{}",
+        file.stderr
+    );
+    // An environment that is defined nowhere is an error naming it.
+    let unknown = run(cairn(dir.path()).args(["--env", "qa", "validate"]));
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("environment `qa` is not defined"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(unknown.stderr.contains("`ci`"), "{}", unknown.stderr);
+}
+
+#[test]
+fn variables_are_interpolated_and_defaults_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("backup.toml"),
+        r#"
+[stores.pg]
+kind = "postgres"
+dsn = "postgresql://backup:${PG_SECRET}@${PGHOST:-127.0.0.1}/postgres"
+databases = ["app"]
+port = "${PG_SECRET}"
+
+[destinations.local]
+kind = "local"
+path = "backups"
+
+[jobs.pg]
+store = "pg"
+schedule = { cron = "@daily" }
+to = ["local"]
+retention = { daily = 7 }
+"#,
+    )
+    .unwrap();
+    let out = run(cairn(dir.path())
+        .env("PG_SECRET", "hunter2-very-secret")
+        .arg("validate"));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    // The value came from the environment: the error shows `${PG_SECRET}`,
+    // never the secret itself.
+    assert!(
+        !out.stderr.contains("hunter2"),
+        "secret printed:\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("${PG_SECRET}"), "{}", out.stderr);
+}
