@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use miette::miette;
 
-use crate::config::{self, LoadOptions};
+use crate::config::{self, Config, LoadOptions};
+use crate::graph::Graph;
 use crate::output;
+use crate::plan::{self, render as plan_render, Host};
 use crate::ExitStatus;
 
 #[derive(Debug, Parser)]
@@ -202,9 +204,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
             output::print(&String::from_utf8_lossy(&buffer))?;
             Ok(ExitStatus::Success)
         }
-        Command::Graph { .. } => not_built_yet("graph"),
-        Command::Plan(_) => not_built_yet("plan"),
-        Command::Apply(_) => not_built_yet("apply"),
+        Command::Graph { format } => graph(&cli.global, format),
+        Command::Plan(args) => plan(&cli.global, &args),
+        Command::Apply(args) => apply(&cli.global, &args),
         Command::Run { .. } => not_built_yet("run"),
         Command::Inventory { .. } => not_built_yet("inventory"),
         Command::History { .. } => not_built_yet("history"),
@@ -217,7 +219,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
 
 fn not_built_yet(command: &str) -> miette::Result<ExitStatus> {
     Err(miette!(
-        help = "this version provides `validate`, `schema` and `completions`; see the README's \"Status\" section",
+        help = "this version provides validate, schema, graph, plan, apply and completions; see the README's \"What works today\"",
         "`cairn {command}` is not built yet in cairn {}",
         env!("CARGO_PKG_VERSION")
     ))
@@ -238,38 +240,30 @@ fn load_options<'a>(
 fn validate(global: &GlobalArgs, json: bool) -> miette::Result<ExitStatus> {
     let lookup = |name: &str| std::env::var(name).ok();
     let result = config::load(&load_options(global, &lookup));
+    let warnings = match result
+        .as_ref()
+        .map_or_else(|d| d.warning_count(), |(_, d)| d.warning_count())
+    {
+        0 => String::new(),
+        n => format!(", {}", count(n, "warning")),
+    };
     let (diagnostics, summary) = match &result {
         Ok((config, diagnostics)) => (
             diagnostics,
             format!(
-                "{} is valid: {}, {}, {}{}.\n",
+                "{} is valid: {}, {}, {}{warnings}.\n",
                 global.config.display(),
                 count(config.stores.len(), "store"),
                 count(config.destinations.len(), "destination"),
                 count(config.jobs.len(), "job"),
-                match diagnostics.warning_count() {
-                    0 => String::new(),
-                    1 => ", 1 warning".to_owned(),
-                    n => format!(", {n} warnings"),
-                }
             ),
         ),
         Err(diagnostics) => (
             diagnostics,
             format!(
-                "{} is invalid: {} error{}{}.\n",
+                "{} is invalid: {}{warnings}.\n",
                 global.config.display(),
-                diagnostics.error_count(),
-                if diagnostics.error_count() == 1 {
-                    ""
-                } else {
-                    "s"
-                },
-                match diagnostics.warning_count() {
-                    0 => String::new(),
-                    1 => ", 1 warning".to_owned(),
-                    n => format!(", {n} warnings"),
-                }
+                count(diagnostics.error_count(), "error"),
             ),
         ),
     };
@@ -328,4 +322,204 @@ fn host_timezone() -> String {
         }
     }
     "UTC".to_owned()
+}
+
+/// Loads and validates the configuration for a command that needs a valid
+/// one: warnings go to stderr, errors end the command.
+fn load_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    match config::load(&load_options(global, &lookup)) {
+        Ok((config, diagnostics)) => {
+            eprint!(
+                "{}",
+                diagnostics.render(output::stderr_colour(), output::width())
+            );
+            let mut fingerprint = String::new();
+            for source in diagnostics.sources.iter() {
+                fingerprint.push_str(&format!("{}\n{}\n", source.name, source.text));
+            }
+            fingerprint.push_str(&format!("env={:?}\n", global.env));
+            Ok((config, plan::digest(&fingerprint)))
+        }
+        Err(diagnostics) => {
+            eprint!(
+                "{}",
+                diagnostics.render(output::stderr_colour(), output::width())
+            );
+            Err(miette!(
+                help = "`cairn validate` lists the same errors; fix them and run the command again",
+                "{} is invalid ({})",
+                global.config.display(),
+                count(diagnostics.error_count(), "error")
+            ))
+        }
+    }
+}
+
+fn host(global: &GlobalArgs) -> Host {
+    Host {
+        root: global.root.as_ref().map(|root| config::absolute(root)),
+    }
+}
+
+fn graph(global: &GlobalArgs, format: GraphFormat) -> miette::Result<ExitStatus> {
+    let (config, _) = load_config(global)?;
+    let graph = Graph::build(&config);
+    output::print(&match format {
+        GraphFormat::Text => graph.to_text(),
+        GraphFormat::Dot => graph.to_dot(),
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+fn plan(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitStatus> {
+    let (config, digest) = load_config(global)?;
+    let plan = plan::plan(&config, digest, &host(global), &args.target)?;
+    if let Some(out) = &args.out {
+        let saved = serde_json::to_string_pretty(&plan).expect("plans serialize");
+        crate::atomic::write_file(out, saved.as_bytes(), 0o600)
+            .map_err(|e| miette!("cannot save the plan to {}: {e}", out.display()))?;
+    }
+    let format = if args.json {
+        PlanFormat::Json
+    } else {
+        args.format.unwrap_or(PlanFormat::Text)
+    };
+    output::print(&match format {
+        PlanFormat::Text => plan_render::text(
+            &plan,
+            plan_render::Style {
+                colour: output::stdout_colour(),
+            },
+            args.verbose,
+        ),
+        PlanFormat::Json => plan_render::json(&plan),
+        PlanFormat::Markdown => plan_render::markdown(&plan),
+    })?;
+    if let (Some(out), PlanFormat::Text) = (&args.out, format) {
+        output::print(&format!(
+            "\nSaved the plan to {}. To apply exactly these actions, run:\n    cairn apply {}\n",
+            out.display(),
+            out.display()
+        ))?;
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+fn apply(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitStatus> {
+    let (config, digest) = load_config(global)?;
+    let host = host(global);
+    let _lock = crate::apply::lock(&config, &host)?;
+    let style = plan_render::Style {
+        colour: output::stdout_colour(),
+    };
+    let plan = match &args.planfile {
+        Some(file) => {
+            let saved = saved_plan(file)?;
+            if !args.target.is_empty() {
+                return Err(miette!(help = "targets are part of the saved plan: make a new one with `cairn plan --target ... -o FILE`", "--target cannot be combined with a saved plan"));
+            }
+            if saved.config_digest != digest
+                || saved.config != config.path
+                || saved.env != config.env
+            {
+                return Err(miette!(
+                    help = format!(
+                        "make a new plan with `cairn plan -o {}` and review it",
+                        file.display()
+                    ),
+                    "the saved plan {} is stale: the configuration changed since it was made",
+                    file.display()
+                ));
+            }
+            let now = plan::plan(&config, digest, &host, &saved.targets)?;
+            if now.actions != saved.actions || now.root != saved.root {
+                return Err(miette!(
+                    help = format!(
+                        "make a new plan with `cairn plan -o {}` and review it",
+                        file.display()
+                    ),
+                    "the saved plan {} is stale: the files on this host changed since it was made",
+                    file.display()
+                ));
+            }
+            output::print(&plan_render::text(&saved, style, false))?;
+            saved
+        }
+        None => {
+            let plan = plan::plan(&config, digest, &host, &args.target)?;
+            output::print(&plan_render::text(&plan, style, false))?;
+            if !plan.has_changes() {
+                return Ok(ExitStatus::Success);
+            }
+            if !args.auto_approve && !confirm()? {
+                output::print("\nApply cancelled.\n")?;
+                return Ok(ExitStatus::Failure);
+            }
+            plan
+        }
+    };
+    if !plan.has_changes() {
+        return Ok(ExitStatus::Success);
+    }
+    let outcome = crate::apply::apply(&plan, &config, &host)?;
+    for note in &outcome.notes {
+        output::print(&format!("{note}\n"))?;
+    }
+    for error in &outcome.errors {
+        eprintln!("error: {error}");
+    }
+    output::print(&format!(
+        "\nApply complete! Resources: {} added, {} changed, {} destroyed.\n",
+        outcome.added, outcome.changed, outcome.destroyed
+    ))?;
+    Ok(if outcome.errors.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
+
+fn saved_plan(file: &std::path::Path) -> miette::Result<plan::Plan> {
+    let text =
+        fs_err::read_to_string(file).map_err(|e| miette!("cannot read the saved plan: {e}"))?;
+    let plan: plan::Plan = serde_json::from_str(&text).map_err(|e| {
+        miette!(
+            help = "pass a file written by `cairn plan -o FILE`",
+            "{} is not a saved cairn plan: {e}",
+            file.display()
+        )
+    })?;
+    if plan.format_version != plan::FORMAT_VERSION {
+        return Err(miette!(
+            help = "make a new plan with this cairn",
+            "{} was saved in plan format {}, this cairn reads format {}",
+            file.display(),
+            plan.format_version,
+            plan::FORMAT_VERSION
+        ));
+    }
+    Ok(plan)
+}
+
+/// Asks for `yes` on a terminal; refuses without one rather than waiting.
+fn confirm() -> miette::Result<bool> {
+    use std::io::{BufRead, IsTerminal};
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(
+            help = "review the plan and run `cairn apply --auto-approve`, or save it with `cairn plan -o FILE` and run `cairn apply FILE`",
+            "apply needs a confirmation, and stdin is not a terminal"
+        ));
+    }
+    output::print("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| miette!("cannot read the answer: {e}"))?;
+    Ok(answer.trim() == "yes")
 }

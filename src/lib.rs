@@ -1,14 +1,20 @@
 //! cairn: a declarative, plan-and-apply backup manager.
 //!
 //! The data flows through the modules in this order: `config` (load and
-//! validate `backup.toml`), `schedule` (cron expressions), and the command
-//! dispatch in `cli`.
+//! validate `backup.toml`), `graph` (dependencies and order), `schedule`
+//! (cron expressions, systemd calendar events, the unit and cron files),
+//! `plan` (observe this host, diff, render) and `apply` (make it so); `cli`
+//! dispatches the commands.
 
+pub mod apply;
+pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod exit;
+pub mod graph;
 pub mod output;
+pub mod plan;
 pub mod schedule;
 
 use std::ffi::OsString;

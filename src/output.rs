@@ -8,6 +8,11 @@ pub fn stderr_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Whether stdout gets colours.
+pub fn stdout_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// The width diagnostics wrap at: $COLUMNS, else 100.
 pub fn width() -> usize {
     std::env::var("COLUMNS")

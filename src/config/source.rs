@@ -42,6 +42,10 @@ impl Sources {
         SourceId(self.files.len() - 1)
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &Source> {
+        self.files.iter()
+    }
+
     pub fn get(&self, id: SourceId) -> &Source {
         &self.files[id.0]
     }

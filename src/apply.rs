@@ -1,0 +1,232 @@
+//! Executes a plan's actions: writes and removes the files, then tells
+//! systemd when it is running and `--root` is not set.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::atomic;
+use crate::config::model::Config;
+use crate::plan::{Action, ActionKind, Host, Plan};
+use crate::schedule::render::{self as files, CronEntry};
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ApplyError {
+    #[error("another `cairn apply` holds the lock {path}")]
+    #[diagnostic(help("wait for it to finish; one apply runs at a time"))]
+    Locked { path: String },
+    #[error("cannot write {path}: {source}")]
+    #[diagnostic(help(
+        "check that the directory exists and is writable (run as root, or use --root DIR)"
+    ))]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The global apply lock, held while the guard lives.
+pub struct ApplyLock {
+    _file: File,
+}
+
+/// Takes the lock `STATE_DIR/apply.lock` (under `--root`).
+pub fn lock(config: &Config, host: &Host) -> Result<ApplyLock, ApplyError> {
+    let path = host.local(&config.settings.state_dir).join("apply.lock");
+    let write_error = |source| ApplyError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir).map_err(write_error)?;
+    }
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(write_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(ApplyLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ApplyError::Locked {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(write_error(source)),
+    }
+}
+
+/// What apply did, for its closing lines.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub added: usize,
+    pub changed: usize,
+    pub destroyed: usize,
+    /// What was said to systemd, or why nothing was.
+    pub notes: Vec<String>,
+    /// systemctl failures: the files are in place but systemd did not take them.
+    pub errors: Vec<String>,
+}
+
+/// Applies `plan`. Files are written one by one, each atomically.
+pub fn apply(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, ApplyError> {
+    let mut outcome = Outcome::default();
+    let systemd = systemd_reachable(host);
+    let timer_of = |action: &Action| -> Option<String> {
+        action
+            .address
+            .strip_prefix("unit.")
+            .and_then(|rest| rest.strip_suffix(".timer"))
+            .map(|job| files::unit_file_name(job, "timer"))
+    };
+
+    // Stop removed timers before their files go.
+    if systemd.is_ok() {
+        for action in plan
+            .actions
+            .iter()
+            .filter(|a| a.action == ActionKind::Destroy)
+        {
+            if let Some(timer) = timer_of(action) {
+                systemctl(&["disable", "--now", &timer], &mut outcome);
+            }
+        }
+    }
+
+    for action in plan
+        .actions
+        .iter()
+        .filter(|a| a.address.starts_with("unit."))
+    {
+        match (&action.action, &action.content) {
+            (ActionKind::Destroy, _) => remove(&action.path)?,
+            (_, Some(content)) => write(&action.path, content)?,
+            (_, None) => unreachable!("creates and updates carry their content"),
+        }
+        count(&mut outcome, action.action);
+    }
+
+    let cron_actions: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|a| a.address.starts_with("cron."))
+        .collect();
+    if let Some(first) = cron_actions.first() {
+        apply_cron(config, &first.path, &cron_actions)?;
+        for action in &cron_actions {
+            count(&mut outcome, action.action);
+        }
+    }
+
+    match systemd {
+        Ok(()) if plan.actions.iter().any(|a| a.address.starts_with("unit.")) => {
+            systemctl(&["daemon-reload"], &mut outcome);
+            for action in &plan.actions {
+                let Some(timer) = timer_of(action) else {
+                    continue;
+                };
+                match action.action {
+                    ActionKind::Create => systemctl(&["enable", "--now", &timer], &mut outcome),
+                    ActionKind::Update => systemctl(&["restart", &timer], &mut outcome),
+                    ActionKind::Destroy => {}
+                }
+            }
+        }
+        Ok(()) => {}
+        Err(reason) if plan.actions.iter().any(|a| a.address.starts_with("unit.")) => {
+            outcome.notes.push(format!(
+                "systemd was not reloaded and no timer was enabled or disabled: {reason}"
+            ));
+        }
+        Err(_) => {}
+    }
+    Ok(outcome)
+}
+
+fn count(outcome: &mut Outcome, action: ActionKind) {
+    match action {
+        ActionKind::Create => outcome.added += 1,
+        ActionKind::Update => outcome.changed += 1,
+        ActionKind::Destroy => outcome.destroyed += 1,
+    }
+}
+
+fn write(path: &Path, content: &str) -> Result<(), ApplyError> {
+    atomic::write_file(path, content.as_bytes(), 0o644).map_err(|source| ApplyError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn remove(path: &Path) -> Result<(), ApplyError> {
+    match atomic::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ApplyError::Write {
+            path: path.display().to_string(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Rewrites the cron file with the planned entries changed, keeping the
+/// entries the plan did not touch (a targeted plan), in job order.
+fn apply_cron(config: &Config, path: &PathBuf, actions: &[&Action]) -> Result<(), ApplyError> {
+    let current = fs_err::read_to_string(path)
+        .ok()
+        .filter(|text| files::owner_config(text).as_deref() == Some(&config.path));
+    let mut entries: Vec<CronEntry> = current
+        .as_deref()
+        .map(files::parse_cron_entries)
+        .unwrap_or_default();
+    for action in actions {
+        let job = action.address.trim_start_matches("cron.");
+        entries.retain(|entry| entry.job != job);
+        if let Some(text) = &action.content {
+            entries.push(CronEntry {
+                job: job.to_owned(),
+                text: text.clone(),
+            });
+        }
+    }
+    let position = |job: &str| {
+        config
+            .jobs
+            .keys()
+            .position(|j| j.as_str() == job)
+            .unwrap_or(usize::MAX)
+    };
+    entries.sort_by_key(|entry| (position(&entry.job), entry.job.clone()));
+    if entries.is_empty() {
+        remove(path)
+    } else {
+        write(path, &files::cron_file(&config.path, &entries))
+    }
+}
+
+/// Whether cairn may talk to systemd, or why not.
+fn systemd_reachable(host: &Host) -> Result<(), String> {
+    if let Some(root) = &host.root {
+        return Err(format!(
+            "--root is set (files were written under {})",
+            root.display()
+        ));
+    }
+    if !Path::new("/run/systemd/system").exists() {
+        return Err("systemd is not running on this host".to_owned());
+    }
+    Ok(())
+}
+
+fn systemctl(args: &[&str], outcome: &mut Outcome) {
+    let shown = format!("systemctl {}", args.join(" "));
+    match Command::new("systemctl").args(args).output() {
+        Ok(output) if output.status.success() => outcome.notes.push(format!("ran `{shown}`")),
+        Ok(output) => outcome.errors.push(format!(
+            "`{shown}` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(error) => outcome
+            .errors
+            .push(format!("`{shown}` could not run: {error}")),
+    }
+}
