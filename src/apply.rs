@@ -1,20 +1,17 @@
 //! Executes a plan's actions: writes and removes the files, then tells
 //! systemd when it is running and `--root` is not set.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::atomic;
 use crate::config::model::Config;
+use crate::lock;
 use crate::plan::{Action, ActionKind, Host, Plan};
 use crate::schedule::render::{self as files, CronEntry};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ApplyError {
-    #[error("another `cairn apply` holds the lock {path}")]
-    #[diagnostic(help("wait for it to finish; one apply runs at a time"))]
-    Locked { path: String },
     #[error("cannot write {path}: {source}")]
     #[diagnostic(help(
         "check that the directory exists and is writable (run as root, or use --root DIR)"
@@ -26,34 +23,12 @@ pub enum ApplyError {
     },
 }
 
-/// The global apply lock, held while the guard lives.
-pub struct ApplyLock {
-    _file: File,
-}
-
-/// Takes the lock `STATE_DIR/apply.lock` (under `--root`).
-pub fn lock(config: &Config, host: &Host) -> Result<ApplyLock, ApplyError> {
-    let path = host.local(&config.settings.state_dir).join("apply.lock");
-    let write_error = |source| ApplyError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir).map_err(write_error)?;
-    }
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(write_error)?;
-    match file.try_lock() {
-        Ok(()) => Ok(ApplyLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(ApplyError::Locked {
-            path: path.display().to_string(),
-        }),
-        Err(std::fs::TryLockError::Error(source)) => Err(write_error(source)),
-    }
+/// Takes the global apply lock `STATE_DIR/apply.lock` (under `--root`).
+pub fn lock(config: &Config, host: &Host) -> Result<lock::Lock, lock::LockError> {
+    lock::acquire(
+        &host.local(&config.settings.state_dir).join("apply.lock"),
+        "another `cairn apply`",
+    )
 }
 
 /// What apply did, for its closing lines.

@@ -207,9 +207,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         Command::Graph { format } => graph(&cli.global, format),
         Command::Plan(args) => plan(&cli.global, &args),
         Command::Apply(args) => apply(&cli.global, &args),
-        Command::Run { .. } => not_built_yet("run"),
+        Command::Run {
+            job,
+            force_prune: _,
+        } => run_job(&cli.global, &job),
         Command::Inventory { .. } => not_built_yet("inventory"),
-        Command::History { .. } => not_built_yet("history"),
+        Command::History { job, json } => history(&cli.global, job.as_deref(), json),
         Command::Retention { .. } => not_built_yet("retention"),
         Command::Status { .. } => not_built_yet("status"),
         Command::Restore(_) => not_built_yet("restore"),
@@ -219,7 +222,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
 
 fn not_built_yet(command: &str) -> miette::Result<ExitStatus> {
     Err(miette!(
-        help = "this version provides validate, schema, graph, plan, apply and completions; see the README's \"What works today\"",
+        help = "this version provides validate, schema, graph, plan, apply, run, history and completions; see the README's \"What works today\"",
         "`cairn {command}` is not built yet in cairn {}",
         env!("CARGO_PKG_VERSION")
     ))
@@ -522,4 +525,132 @@ fn confirm() -> miette::Result<bool> {
         .read_line(&mut answer)
         .map_err(|e| miette!("cannot read the answer: {e}"))?;
     Ok(answer.trim() == "yes")
+}
+
+/// The clock: `CAIRN_NOW` (RFC 3339) when set, else the system clock.
+fn now() -> miette::Result<chrono::DateTime<chrono::Utc>> {
+    match std::env::var("CAIRN_NOW") {
+        Ok(text) => chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| {
+                miette!(
+                    help = "write it as RFC 3339, e.g. 2026-11-20T02:00:00Z",
+                    "CAIRN_NOW=`{text}` is not a time: {e}"
+                )
+            }),
+        Err(_) => Ok(chrono::Utc::now()),
+    }
+}
+
+fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| miette!("cannot start the async runtime: {e}"))
+}
+
+fn run_job(global: &GlobalArgs, job: &str) -> miette::Result<ExitStatus> {
+    let (config, _) = load_config(global)?;
+    let reason = match std::env::var("CAIRN_REASON").as_deref() {
+        Ok("scheduled") => crate::manifest::Reason::Scheduled,
+        _ => crate::manifest::Reason::Manual,
+    };
+    let options = crate::run::RunOptions {
+        reason,
+        now: now()?,
+    };
+    let record = runtime()?.block_on(crate::run::run(&config, job, &host(global), options))?;
+    let mut failed = false;
+    for (destination, outcome) in &record.destinations {
+        if let Some(error) = &outcome.error {
+            failed = true;
+            eprintln!("error: job `{job}`: destination `{destination}`: {error}");
+        }
+    }
+    if let Some(error) = &record.error {
+        failed = true;
+        eprintln!("error: job `{job}` failed: {error}");
+    }
+    if failed || record.outcome == crate::history::Outcome::Failed {
+        eprintln!(
+            "Run {} of job `{job}` failed; earlier backups are untouched and no incomplete artifact counts as a backup.",
+            record.id
+        );
+        return Ok(ExitStatus::Failure);
+    }
+    output::print(&format!(
+        "Backup {} of job `{job}` complete: {} read, {} stored at {}.\n",
+        record.id,
+        crate::run::human_bytes(record.raw_size),
+        crate::run::human_bytes(record.stored_size),
+        record
+            .destinations
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?;
+    Ok(ExitStatus::Success)
+}
+
+fn history(global: &GlobalArgs, job: Option<&str>, json: bool) -> miette::Result<ExitStatus> {
+    let (config, _) = load_config(global)?;
+    if let Some(job) = job {
+        if !config.jobs.keys().any(|j| j.as_str() == job) {
+            return Err(miette!(
+                help = "`cairn graph` lists the jobs",
+                "there is no job `{job}` in the configuration"
+            ));
+        }
+    }
+    let state_dir = host(global).local(&config.settings.state_dir);
+    let records = crate::history::read(&state_dir, job).map_err(|e| {
+        miette!(
+            "cannot read the history in {}: {e}",
+            state_dir.join("history").display()
+        )
+    })?;
+    if json {
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&records).expect("records serialize")
+        ))?;
+        return Ok(ExitStatus::Success);
+    }
+    if records.is_empty() {
+        output::print("No runs recorded yet.\n")?;
+        return Ok(ExitStatus::Success);
+    }
+    let mut out = format!(
+        "{:<20} {:<20} {:<9} {:>9} {:>10} {:>10}  {}\n",
+        "JOB", "RUN", "REASON", "OUTCOME", "DURATION", "STORED", "ERROR"
+    );
+    for record in &records {
+        let duration = (record.finished_at - record.started_at)
+            .num_seconds()
+            .max(0) as u64;
+        let error = record
+            .error
+            .clone()
+            .or_else(|| {
+                record
+                    .destinations
+                    .iter()
+                    .find_map(|(d, o)| o.error.as_ref().map(|e| format!("{d}: {e}")))
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<20} {:<20} {:<9} {:>9} {:>10} {:>10}  {}\n",
+            record.job,
+            record.id,
+            format!("{:?}", record.reason).to_lowercase(),
+            format!("{:?}", record.outcome).to_lowercase(),
+            crate::duration::Duration::from_seconds(duration).to_string(),
+            crate::run::human_bytes(record.stored_size),
+            error
+        ));
+    }
+    output::print(&out)?;
+    Ok(ExitStatus::Success)
 }

@@ -8,14 +8,22 @@
 
 pub mod apply;
 pub mod atomic;
+pub mod cancel;
 pub mod cli;
 pub mod config;
+pub mod destinations;
 pub mod duration;
 pub mod exit;
 pub mod graph;
+pub mod history;
+pub mod lock;
+pub mod manifest;
 pub mod output;
+pub mod pipeline;
 pub mod plan;
+pub mod run;
 pub mod schedule;
+pub mod stores;
 
 use std::ffi::OsString;
 

@@ -24,6 +24,7 @@ use source::{Location, Source, SourceId};
 use tree::{Node, Path};
 
 pub use model::Config;
+pub use validate::redact_url;
 
 /// What loading needs from the world, passed in so that loading is testable.
 pub struct LoadOptions<'a> {

@@ -229,7 +229,7 @@ pub fn cron_entries(config: &Config) -> Vec<CronEntry> {
             // flock -n: a run still going when the next one is due makes the
             // next one skip instead of overlapping.
             shell.push_str(&format!(
-                "exec flock -n /run/lock/cairn-{}.lock {}",
+                "CAIRN_REASON=scheduled exec flock -n /run/lock/cairn-{}.lock {}",
                 job.name,
                 command.join(" ")
             ));

@@ -66,7 +66,7 @@ fn missing_config_names_the_file() {
 #[test]
 fn commands_not_built_yet_say_so() {
     for args in [
-        &["run", "db"][..],
+        &["retention", "--policy", "daily=1"][..],
         &["status"],
         &["restore", "db"],
         &["inventory"],

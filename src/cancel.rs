@@ -1,0 +1,92 @@
+//! Stopping a run from outside (timeout, SIGINT, SIGTERM): a flag the
+//! pipeline checks, and the dump processes to terminate.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+pub struct Cancel {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    cancelled: AtomicBool,
+    reason: Mutex<Option<String>>,
+    children: Mutex<Vec<u32>>,
+}
+
+impl Cancel {
+    /// Cancels the run: records why (the first reason wins) and sends
+    /// SIGTERM to every registered child process.
+    pub fn trigger(&self, reason: impl Into<String>) {
+        {
+            let mut slot = self.inner.reason.lock().expect("lock is not poisoned");
+            if slot.is_none() {
+                *slot = Some(reason.into());
+            }
+        }
+        self.inner.cancelled.store(true, Ordering::SeqCst);
+        for pid in self
+            .inner
+            .children
+            .lock()
+            .expect("lock is not poisoned")
+            .iter()
+        {
+            terminate(*pid);
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::SeqCst)
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.inner
+            .reason
+            .lock()
+            .expect("lock is not poisoned")
+            .clone()
+    }
+
+    /// An error for the pipeline to stop with, when cancelled.
+    pub fn check(&self) -> std::io::Result<()> {
+        if self.is_cancelled() {
+            // Not ErrorKind::Interrupted: write_all and io::copy retry those.
+            Err(std::io::Error::other(self.reason().unwrap_or_else(|| "cancelled".to_owned())))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Registers a child process to terminate on cancel (at once when the
+    /// run is already cancelled).
+    pub fn register(&self, pid: u32) {
+        self.inner
+            .children
+            .lock()
+            .expect("lock is not poisoned")
+            .push(pid);
+        if self.is_cancelled() {
+            terminate(pid);
+        }
+    }
+
+    pub fn unregister(&self, pid: u32) {
+        self.inner
+            .children
+            .lock()
+            .expect("lock is not poisoned")
+            .retain(|p| *p != pid);
+    }
+}
+
+fn terminate(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}

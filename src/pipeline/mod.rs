@@ -1,0 +1,422 @@
+//! The streaming stages of a run (SPEC §5): the dump writes into a chain of
+//! writers — compression, optional age encryption, SHA-256 of the stored
+//! bytes — whose end fans the stored bytes out to every destination at once
+//! through bounded channels, so a slow destination slows the dump down
+//! instead of filling memory.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::cancel::Cancel;
+use crate::config::model::Compression;
+use crate::config::raw::CompressionAlgorithm;
+use crate::destinations::Message;
+
+/// Bytes per chunk sent to destinations.
+pub const CHUNK_SIZE: usize = 1 << 20;
+/// Chunks a destination may lag behind before the dump waits for it.
+pub const CHANNEL_CAPACITY: usize = 4;
+
+/// The suffix stored objects get: `.zst`, `.gz`, then `.age` when encrypted.
+pub fn stored_name(stream: &str, compression: &Compression, encrypted: bool) -> String {
+    let mut name = stream.to_owned();
+    name.push_str(match compression.algorithm {
+        CompressionAlgorithm::Zstd => ".zst",
+        CompressionAlgorithm::Gzip => ".gz",
+        CompressionAlgorithm::None => "",
+    });
+    if encrypted {
+        name.push_str(".age");
+    }
+    name
+}
+
+/// The end of the chain: hashes the stored bytes and sends them to every
+/// destination that is still listening.
+pub struct Fanout {
+    senders: Vec<Option<mpsc::Sender<Message>>>,
+    buffer: BytesMut,
+    hasher: Sha256,
+    stored: u64,
+}
+
+impl Fanout {
+    pub fn new(senders: Vec<mpsc::Sender<Message>>) -> Self {
+        Self {
+            senders: senders.into_iter().map(Some).collect(),
+            buffer: BytesMut::with_capacity(CHUNK_SIZE),
+            hasher: Sha256::new(),
+            stored: 0,
+        }
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buffer.split().freeze();
+        self.buffer.reserve(CHUNK_SIZE);
+        for slot in &mut self.senders {
+            if let Some(sender) = slot {
+                if sender.blocking_send(Message::Chunk(chunk.clone())).is_err() {
+                    // That destination gave up; the others carry on.
+                    *slot = None;
+                }
+            }
+        }
+        if self.senders.iter().all(Option::is_none) {
+            return Err(io::Error::other("every destination failed"));
+        }
+        Ok(())
+    }
+
+    /// Sends what is left and tells every destination the stream ended well.
+    fn finish(mut self) -> io::Result<(u64, String)> {
+        self.send_buffer()?;
+        let sha256 = format!("{:x}", self.hasher.finalize_reset());
+        for sender in self.senders.iter().flatten() {
+            let _ = sender.blocking_send(Message::Finish {
+                stored_size: self.stored,
+                sha256: sha256.clone(),
+            });
+        }
+        Ok((self.stored, sha256))
+    }
+}
+
+impl Write for Fanout {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.hasher.update(data);
+        self.buffer.extend_from_slice(data);
+        self.stored += data.len() as u64;
+        if self.buffer.len() >= CHUNK_SIZE {
+            self.send_buffer()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Encrypt {
+    Plain(Fanout),
+    Age(age::stream::StreamWriter<Fanout>),
+}
+
+impl Encrypt {
+    fn finish(self) -> io::Result<Fanout> {
+        match self {
+            Encrypt::Plain(fanout) => Ok(fanout),
+            Encrypt::Age(writer) => writer.finish(),
+        }
+    }
+}
+
+impl Write for Encrypt {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Encrypt::Plain(w) => w.write(data),
+            Encrypt::Age(w) => w.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encrypt::Plain(w) => w.flush(),
+            Encrypt::Age(w) => w.flush(),
+        }
+    }
+}
+
+enum Compress {
+    None(Encrypt),
+    Zstd(zstd::stream::write::Encoder<'static, Encrypt>),
+    Gzip(flate2::write::GzEncoder<Encrypt>),
+}
+
+impl Compress {
+    fn finish(self) -> io::Result<Encrypt> {
+        match self {
+            Compress::None(w) => Ok(w),
+            Compress::Zstd(w) => w.finish(),
+            Compress::Gzip(w) => w.finish(),
+        }
+    }
+}
+
+impl Write for Compress {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Compress::None(w) => w.write(data),
+            Compress::Zstd(w) => w.write(data),
+            Compress::Gzip(w) => w.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compress::None(w) => w.flush(),
+            Compress::Zstd(w) => w.flush(),
+            Compress::Gzip(w) => w.flush(),
+        }
+    }
+}
+
+/// Sizes and checksum of one finished stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub raw_size: u64,
+    pub stored_size: u64,
+    pub sha256: String,
+}
+
+/// What a dump writes into: counts raw bytes, stops on cancel, and passes
+/// the bytes down the chain.
+pub struct Chain {
+    inner: Compress,
+    raw: u64,
+    progress: Arc<AtomicU64>,
+    cancel: Cancel,
+}
+
+impl Chain {
+    /// Builds the chain for one stream. `recipients` are validated age
+    /// recipients; none means no encryption.
+    pub fn new(
+        compression: &Compression,
+        recipients: &[age::x25519::Recipient],
+        senders: Vec<mpsc::Sender<Message>>,
+        progress: Arc<AtomicU64>,
+        cancel: Cancel,
+    ) -> io::Result<Self> {
+        let fanout = Fanout::new(senders);
+        let encrypt = if recipients.is_empty() {
+            Encrypt::Plain(fanout)
+        } else {
+            let encryptor = age::Encryptor::with_recipients(
+                recipients.iter().map(|r| r as &dyn age::Recipient),
+            )
+            .map_err(io::Error::other)?;
+            Encrypt::Age(encryptor.wrap_output(fanout)?)
+        };
+        let inner = match compression.algorithm {
+            CompressionAlgorithm::None => Compress::None(encrypt),
+            CompressionAlgorithm::Zstd => {
+                let mut encoder =
+                    zstd::stream::write::Encoder::new(encrypt, compression.level.unwrap_or(3))?;
+                // One worker compresses while this thread reads the dump.
+                encoder.multithread(compression_workers())?;
+                Compress::Zstd(encoder)
+            }
+            CompressionAlgorithm::Gzip => {
+                let level = compression.level.unwrap_or(6).clamp(1, 9) as u32;
+                Compress::Gzip(flate2::write::GzEncoder::new(
+                    encrypt,
+                    flate2::Compression::new(level),
+                ))
+            }
+        };
+        Ok(Self {
+            inner,
+            raw: 0,
+            progress,
+            cancel,
+        })
+    }
+
+    /// Ends the stream: flushes every stage and sends `Finish` to the
+    /// destinations. Dropping a chain without finishing aborts the stream.
+    pub fn finish(self) -> io::Result<StreamSummary> {
+        self.cancel.check()?;
+        let fanout = self.inner.finish()?.finish()?;
+        let (stored_size, sha256) = fanout.finish()?;
+        Ok(StreamSummary {
+            raw_size: self.raw,
+            stored_size,
+            sha256,
+        })
+    }
+}
+
+/// zstd worker threads: one, so that compression overlaps reading the dump
+/// without taking the core the database server itself needs.
+fn compression_workers() -> u32 {
+    std::env::var("CAIRN_ZSTD_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+impl Write for Chain {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.cancel.check()?;
+        let written = self.inner.write(data)?;
+        self.raw += written as u64;
+        self.progress.fetch_add(written as u64, Ordering::Relaxed);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn run_chain(
+        compression: Compression,
+        recipients: &[age::x25519::Recipient],
+        data: &[u8],
+    ) -> (StreamSummary, Vec<u8>) {
+        let (sender, mut receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let collector = std::thread::spawn(move || {
+            let mut stored = Vec::new();
+            let mut finished = None;
+            while let Some(message) = receiver.blocking_recv() {
+                match message {
+                    Message::Chunk(bytes) => stored.extend_from_slice(&bytes),
+                    Message::Finish {
+                        stored_size,
+                        sha256,
+                    } => finished = Some((stored_size, sha256)),
+                }
+            }
+            (stored, finished)
+        });
+        let mut chain = Chain::new(
+            &compression,
+            recipients,
+            vec![sender],
+            Arc::default(),
+            Cancel::default(),
+        )
+        .unwrap();
+        chain.write_all(data).unwrap();
+        let summary = chain.finish().unwrap();
+        let (stored, finished) = collector.join().unwrap();
+        assert_eq!(
+            finished,
+            Some((summary.stored_size, summary.sha256.clone()))
+        );
+        assert_eq!(
+            format!("{:x}", Sha256::digest(&stored)),
+            summary.sha256,
+            "the hash is of the stored bytes"
+        );
+        (summary, stored)
+    }
+
+    fn sample() -> Vec<u8> {
+        (0..3_000_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn zstd_streams_decompress_to_the_input() {
+        let data = sample();
+        let (summary, stored) = run_chain(Compression::default(), &[], &data);
+        assert_eq!(summary.raw_size, data.len() as u64);
+        assert!(summary.stored_size < summary.raw_size);
+        assert_eq!(zstd::decode_all(&stored[..]).unwrap(), data);
+    }
+
+    #[test]
+    fn gzip_and_none_round_trip() {
+        let data = sample();
+        let gzip = Compression {
+            algorithm: CompressionAlgorithm::Gzip,
+            level: Some(1),
+        };
+        let (_, stored) = run_chain(gzip, &[], &data);
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&stored[..])
+            .read_to_end(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, data);
+        let none = Compression {
+            algorithm: CompressionAlgorithm::None,
+            level: None,
+        };
+        let (summary, stored) = run_chain(none, &[], &data);
+        assert_eq!(stored, data);
+        assert_eq!(summary.stored_size, summary.raw_size);
+    }
+
+    #[test]
+    fn age_encrypted_streams_decrypt_with_the_identity() {
+        let identity = age::x25519::Identity::generate();
+        let data = sample();
+        let (_, stored) = run_chain(Compression::default(), &[identity.to_public()], &data);
+        let decryptor = age::Decryptor::new(&stored[..]).unwrap();
+        let mut reader = decryptor
+            .decrypt(std::iter::once(&identity as &dyn age::Identity))
+            .unwrap();
+        let mut compressed = Vec::new();
+        reader.read_to_end(&mut compressed).unwrap();
+        assert_eq!(zstd::decode_all(&compressed[..]).unwrap(), data);
+    }
+
+    #[test]
+    fn a_dropped_chain_never_sends_finish() {
+        let (sender, mut receiver) = mpsc::channel(64);
+        let mut chain = Chain::new(
+            &Compression::default(),
+            &[],
+            vec![sender],
+            Arc::default(),
+            Cancel::default(),
+        )
+        .unwrap();
+        chain.write_all(&sample()).unwrap();
+        drop(chain);
+        while let Some(message) = receiver.blocking_recv() {
+            assert!(
+                matches!(message, Message::Chunk(_)),
+                "no Finish after an abort"
+            );
+        }
+    }
+
+    #[test]
+    fn cancel_stops_writes() {
+        let (sender, _receiver) = mpsc::channel(64);
+        let cancel = Cancel::default();
+        let mut chain = Chain::new(
+            &Compression::default(),
+            &[],
+            vec![sender],
+            Arc::default(),
+            cancel.clone(),
+        )
+        .unwrap();
+        cancel.trigger("timed out after 1s");
+        let error = chain.write_all(b"data").unwrap_err();
+        assert_eq!(error.to_string(), "timed out after 1s");
+    }
+
+    #[test]
+    fn stored_names_carry_their_encodings() {
+        let zstd = Compression::default();
+        assert_eq!(
+            stored_name("db-app.pgdump", &zstd, false),
+            "db-app.pgdump.zst"
+        );
+        assert_eq!(stored_name("dump.rdb", &zstd, true), "dump.rdb.zst.age");
+        let none = Compression {
+            algorithm: CompressionAlgorithm::None,
+            level: None,
+        };
+        assert_eq!(stored_name("files.tar", &none, false), "files.tar");
+    }
+}

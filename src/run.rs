@@ -1,0 +1,589 @@
+//! One run of one backup job (`cairn run JOB`, SPEC §5): dump each stream
+//! of the store through the pipeline to every destination at once, write
+//! the manifest last at every destination that got everything, and record
+//! the run in the history. A failed dump leaves nothing that counts as a
+//! backup anywhere; a failed destination loses only its own copy.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use crate::cancel::Cancel;
+use crate::config::model::{Backup, Config, Job, JobKind};
+use crate::destinations::{self, ArtifactWriter, Destination};
+use crate::history::{self, DestinationRecord, Outcome, RunRecord};
+use crate::lock::{self, LockError};
+use crate::manifest::{
+    CompressionRecord, EncryptionRecord, Manifest, Reason, StoreRecord, StreamRecord,
+};
+use crate::pipeline::{self, Chain, StreamSummary};
+use crate::plan::Host;
+use crate::stores::{self, Dumper, StoreError};
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RunError {
+    #[error("there is no job `{job}` in the configuration")]
+    #[diagnostic(help("the jobs are: {known}"))]
+    UnknownJob { job: String, known: String },
+    #[error(
+        "`{job}` is a verify job; running verify jobs is not built yet in this version of cairn"
+    )]
+    #[diagnostic(help("verify jobs arrive with `cairn verify`; `cairn run` runs backup jobs"))]
+    VerifyJob { job: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] LockError),
+}
+
+pub struct RunOptions {
+    pub reason: Reason,
+    /// The run's start time (`CAIRN_NOW` or the clock); it names the artifact.
+    pub now: DateTime<Utc>,
+}
+
+/// Runs `job_name` and returns its history record (also appended to the history).
+pub async fn run(
+    config: &Config,
+    job_name: &str,
+    host: &Host,
+    options: RunOptions,
+) -> Result<RunRecord, RunError> {
+    let Some(job) = config.jobs.get(job_name) else {
+        let known: Vec<&str> = config.jobs.keys().map(|j| j.as_str()).collect();
+        return Err(RunError::UnknownJob {
+            job: job_name.to_owned(),
+            known: known.join(", "),
+        });
+    };
+    let JobKind::Backup(backup) = &job.kind else {
+        return Err(RunError::VerifyJob {
+            job: job_name.to_owned(),
+        });
+    };
+    let state_dir = host.local(&config.settings.state_dir);
+    let _lock = lock::acquire(
+        &state_dir.join("locks").join(format!("{job_name}.lock")),
+        &format!("job `{job_name}`"),
+    )?;
+    let log = Log::new();
+    let mut run = Run::new(config, job, backup, options, log);
+    run.execute().await;
+    let record = run.record();
+    if let Err(error) = history::append(&state_dir, &record) {
+        eprintln!(
+            "warning: cannot record the run in {}: {error}",
+            state_dir.join("history").display()
+        );
+    }
+    Ok(record)
+}
+
+/// Progress output: a live line on a terminal, plain log lines otherwise.
+#[derive(Clone)]
+struct Log {
+    terminal: bool,
+}
+
+impl Log {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        eprintln!("cairn: {text}");
+    }
+}
+
+enum Slot {
+    Live(Box<dyn ArtifactWriter>),
+    Failed(String),
+}
+
+struct Run<'a> {
+    config: &'a Config,
+    job: &'a Job,
+    backup: &'a Backup,
+    options: RunOptions,
+    log: Log,
+    id: String,
+    cancel: Cancel,
+    slots: BTreeMap<String, Slot>,
+    streams: Vec<StreamRecord>,
+    /// The store's source and tool versions, for the manifest.
+    source: String,
+    tools: BTreeMap<String, String>,
+    /// Why the run failed as a whole.
+    error: Option<String>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        config: &'a Config,
+        job: &'a Job,
+        backup: &'a Backup,
+        options: RunOptions,
+        log: Log,
+    ) -> Self {
+        Self {
+            config,
+            job,
+            backup,
+            id: options.now.format("%Y%m%dT%H%M%SZ").to_string(),
+            options,
+            log,
+            cancel: Cancel::default(),
+            slots: BTreeMap::new(),
+            streams: Vec::new(),
+            source: String::new(),
+            tools: BTreeMap::new(),
+            error: None,
+            finished_at: None,
+        }
+    }
+
+    fn fail(&mut self, error: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(error.into());
+        }
+    }
+
+    async fn execute(&mut self) {
+        let store_name = self.backup.store.to_string();
+        let dumper = match stores::dumper(&store_name, &self.config.stores[&self.backup.store]) {
+            Ok(dumper) => dumper,
+            Err(error) => return self.fail(store_message(&error)),
+        };
+        self.source = dumper.source();
+        self.tools = dumper.tools();
+        let recipients: Vec<age::x25519::Recipient> = self
+            .backup
+            .encrypt_to
+            .iter()
+            .map(|r| r.parse().expect("validation: recipients parse"))
+            .collect();
+
+        let mut destinations: Vec<Box<dyn Destination>> = Vec::new();
+        for name in &self.backup.to {
+            match destinations::open(name.as_str(), &self.config.destinations[name]).await {
+                Ok(destination) => destinations.push(destination),
+                Err(error) => {
+                    self.slots
+                        .insert(name.to_string(), Slot::Failed(error.to_string()));
+                }
+            }
+        }
+        self.id = free_id(&destinations, self.job.name.as_str(), &self.id).await;
+        if let Err(error) = run_hooks(
+            &self.job.hooks.before,
+            self.job.name.as_str(),
+            &self.id,
+            None,
+        ) {
+            return self.fail(format!("a `before` hook failed: {error}"));
+        }
+        for destination in &destinations {
+            let slot = match destination.begin(self.job.name.as_str(), &self.id).await {
+                Ok(writer) => Slot::Live(writer),
+                Err(error) => Slot::Failed(error.to_string()),
+            };
+            self.slots.insert(destination.name().to_owned(), slot);
+        }
+        if !self
+            .slots
+            .values()
+            .any(|slot| matches!(slot, Slot::Live(_)))
+        {
+            self.fail("no destination could be written");
+        }
+
+        let watcher = self.watch();
+        if self.error.is_none() {
+            self.dump_streams(dumper, &recipients).await;
+        }
+        watcher.abort();
+
+        if self.error.is_none() {
+            self.commit().await;
+        } else {
+            for slot in self.slots.values_mut() {
+                if let Slot::Live(writer) = slot {
+                    writer.abort().await;
+                    *slot = Slot::Failed("aborted: the run failed".to_owned());
+                }
+            }
+        }
+        self.finished_at = Some(Utc::now().max(self.options.now));
+        let hooks = if self.succeeded() {
+            &self.job.hooks.after
+        } else {
+            &self.job.hooks.on_failure
+        };
+        let outcome = if self.succeeded() {
+            "success"
+        } else {
+            "failed"
+        };
+        if let Err(error) = run_hooks(hooks, self.job.name.as_str(), &self.id, Some(outcome)) {
+            eprintln!("warning: job `{}`: a hook failed: {error}", self.job.name);
+        }
+    }
+
+    /// Cancels the run on timeout, SIGINT or SIGTERM.
+    fn watch(&self) -> tokio::task::JoinHandle<()> {
+        let cancel = self.cancel.clone();
+        let timeout = self
+            .job
+            .timeout
+            .map(|t| Duration::from_secs(t.as_seconds()));
+        tokio::spawn(async move {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let sleep = async {
+                match timeout {
+                    Some(timeout) => tokio::time::sleep(timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let sigterm = async {
+                match terminate.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => cancel.trigger(format!(
+                    "timed out after {}",
+                    crate::duration::Duration::from_seconds(timeout.map_or(0, |t| t.as_secs()))
+                )),
+                _ = tokio::signal::ctrl_c() => cancel.trigger("interrupted (SIGINT)"),
+                () = sigterm => cancel.trigger("terminated (SIGTERM)"),
+            }
+        })
+    }
+
+    async fn dump_streams(
+        &mut self,
+        mut dumper: Box<dyn Dumper>,
+        recipients: &[age::x25519::Recipient],
+    ) {
+        for (index, stream) in dumper.streams().into_iter().enumerate() {
+            let stored =
+                pipeline::stored_name(&stream, &self.backup.compression, !recipients.is_empty());
+            let mut senders = Vec::new();
+            let mut tasks = Vec::new();
+            let live: Vec<String> = self
+                .slots
+                .iter()
+                .filter(|(_, slot)| matches!(slot, Slot::Live(_)))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in &live {
+                let Some(Slot::Live(mut writer)) = self.slots.remove(name) else {
+                    unreachable!()
+                };
+                let (sender, receiver) = mpsc::channel(pipeline::CHANNEL_CAPACITY);
+                senders.push(sender);
+                let stored = stored.clone();
+                let name = name.clone();
+                tasks.push(tokio::spawn(async move {
+                    let result = writer.write_stream(&stored, receiver).await;
+                    (name, writer, result)
+                }));
+            }
+            self.log.line(&format!(
+                "job {}: dumping {stream} to {}",
+                self.job.name,
+                live.join(", ")
+            ));
+            let progress = Arc::new(AtomicU64::new(0));
+            let ticker = self.progress_ticker(&stream, progress.clone());
+            let compression = self.backup.compression;
+            let recipients = recipients.to_vec();
+            let cancel = self.cancel.clone();
+            let producer = tokio::task::spawn_blocking(move || {
+                let result = produce(
+                    dumper.as_mut(),
+                    index,
+                    &compression,
+                    &recipients,
+                    senders,
+                    progress,
+                    cancel,
+                );
+                (dumper, result)
+            });
+            let (returned, result) = producer.await.expect("the dump thread does not panic");
+            dumper = returned;
+            if let Some(ticker) = ticker {
+                ticker.abort();
+            }
+            for task in tasks {
+                let (name, mut writer, written) =
+                    task.await.expect("destination tasks do not panic");
+                match written {
+                    Ok(()) => {
+                        self.slots.insert(name, Slot::Live(writer));
+                    }
+                    Err(error) => {
+                        writer.abort().await;
+                        self.slots.insert(name, Slot::Failed(error.to_string()));
+                    }
+                }
+            }
+            match result {
+                Ok(summary) => {
+                    self.log.line(&format!(
+                        "job {}: {stored}: {} read, {} stored, sha256 {}",
+                        self.job.name,
+                        human_bytes(summary.raw_size),
+                        human_bytes(summary.stored_size),
+                        &summary.sha256[..16]
+                    ));
+                    self.streams.push(StreamRecord {
+                        name: stored,
+                        raw_size: summary.raw_size,
+                        stored_size: summary.stored_size,
+                        sha256: summary.sha256,
+                    });
+                }
+                Err(error) => {
+                    // Destinations that failed on their own keep their own error.
+                    let error = match self.cancel.reason() {
+                        Some(reason) if !error.contains(&reason) => format!("{error} ({reason})"),
+                        _ => error,
+                    };
+                    return self.fail(error);
+                }
+            }
+            if !self
+                .slots
+                .values()
+                .any(|slot| matches!(slot, Slot::Live(_)))
+            {
+                return self.fail("every destination failed");
+            }
+        }
+    }
+
+    fn progress_ticker(
+        &self,
+        stream: &str,
+        progress: Arc<AtomicU64>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.log.terminal {
+            return None;
+        }
+        let label = format!("job {}: {stream}", self.job.name);
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} {bytes} read ({bytes_per_sec})",
+            )
+            .expect("the template is valid"),
+        );
+        bar.set_message(label);
+        Some(tokio::spawn(async move {
+            let _finish = FinishOnDrop(bar.clone());
+            loop {
+                bar.set_position(progress.load(Ordering::Relaxed));
+                bar.tick();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }))
+    }
+
+    async fn commit(&mut self) {
+        let manifest = Manifest {
+            format_version: crate::manifest::FORMAT_VERSION,
+            cairn_version: env!("CARGO_PKG_VERSION").to_owned(),
+            job: self.job.name.to_string(),
+            id: self.id.clone(),
+            reason: self.options.reason,
+            store: StoreRecord {
+                name: self.backup.store.to_string(),
+                kind: self.config.stores[&self.backup.store].kind().to_owned(),
+                source: self.source.clone(),
+            },
+            tools: self.tools.clone(),
+            started_at: self.options.now,
+            finished_at: Utc::now().max(self.options.now),
+            compression: CompressionRecord {
+                algorithm: self.backup.compression.algorithm,
+                level: self.backup.compression.level,
+            },
+            encryption: (!self.backup.encrypt_to.is_empty()).then(|| EncryptionRecord {
+                kind: "age".to_owned(),
+                recipients: self.backup.encrypt_to.clone(),
+            }),
+            streams: self.streams.clone(),
+        };
+        let json = manifest.to_json();
+        for slot in self.slots.values_mut() {
+            if let Slot::Live(writer) = slot {
+                if let Err(error) = writer.commit(&json).await {
+                    writer.abort().await;
+                    *slot = Slot::Failed(format!("writing the manifest failed: {error}"));
+                }
+            }
+        }
+    }
+
+    fn succeeded(&self) -> bool {
+        self.error.is_none()
+            && self
+                .slots
+                .values()
+                .all(|slot| matches!(slot, Slot::Live(_)))
+    }
+
+    fn record(&self) -> RunRecord {
+        let destinations = self
+            .slots
+            .iter()
+            .map(|(name, slot)| {
+                let record = match slot {
+                    Slot::Live(_) => DestinationRecord {
+                        outcome: Outcome::Success,
+                        error: None,
+                    },
+                    Slot::Failed(error) => DestinationRecord {
+                        outcome: Outcome::Failed,
+                        error: Some(match &self.error {
+                            Some(run_error) if error.starts_with("aborted") => {
+                                format!("aborted: {run_error}")
+                            }
+                            _ => error.clone(),
+                        }),
+                    },
+                };
+                (name.clone(), record)
+            })
+            .collect();
+        RunRecord {
+            job: self.job.name.to_string(),
+            id: self.id.clone(),
+            reason: self.options.reason,
+            started_at: self.options.now,
+            finished_at: self.finished_at.unwrap_or(self.options.now),
+            outcome: if self.succeeded() {
+                Outcome::Success
+            } else {
+                Outcome::Failed
+            },
+            error: self.error.clone(),
+            raw_size: self.streams.iter().map(|s| s.raw_size).sum(),
+            stored_size: self.streams.iter().map(|s| s.stored_size).sum(),
+            destinations,
+        }
+    }
+}
+
+struct FinishOnDrop(indicatif::ProgressBar);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Runs in the dump thread: dump one stream into the chain and finish it.
+fn produce(
+    dumper: &mut dyn Dumper,
+    index: usize,
+    compression: &crate::config::model::Compression,
+    recipients: &[age::x25519::Recipient],
+    senders: Vec<mpsc::Sender<destinations::Message>>,
+    progress: Arc<AtomicU64>,
+    cancel: Cancel,
+) -> Result<StreamSummary, String> {
+    let mut chain = Chain::new(compression, recipients, senders, progress, cancel.clone())
+        .map_err(|e| format!("cannot set up the pipeline: {e}"))?;
+    dumper
+        .dump(index, &mut chain, &cancel)
+        .map_err(|e| store_message(&e))?;
+    chain
+        .finish()
+        .map_err(|e| format!("finishing the stream failed: {e}"))
+}
+
+fn store_message(error: &StoreError) -> String {
+    match &error.help {
+        Some(help) => format!("{error} (hint: {help})"),
+        None => error.to_string(),
+    }
+}
+
+/// The run ID, made unique with `-2`, `-3`… when an artifact of that name exists.
+async fn free_id(destinations: &[Box<dyn Destination>], job: &str, base: &str) -> String {
+    let mut candidate = base.to_owned();
+    for n in 2.. {
+        let mut taken = false;
+        for destination in destinations {
+            if destination.exists(job, &candidate).await.unwrap_or(false) {
+                taken = true;
+            }
+        }
+        if !taken {
+            return candidate;
+        }
+        candidate = format!("{base}-{n}");
+    }
+    unreachable!("some suffix is free")
+}
+
+/// Runs hook commands through `sh -c`, stopping at the first failure.
+fn run_hooks(
+    commands: &[String],
+    job: &str,
+    id: &str,
+    outcome: Option<&str>,
+) -> Result<(), String> {
+    for command in commands {
+        let mut process = Command::new("sh");
+        process
+            .arg("-c")
+            .arg(command)
+            .env("CAIRN_JOB", job)
+            .env("CAIRN_RUN_ID", id);
+        if let Some(outcome) = outcome {
+            process.env("CAIRN_OUTCOME", outcome);
+        }
+        let status = process
+            .status()
+            .map_err(|e| format!("`{command}` could not run: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "`{command}` exited {}",
+                status.code().unwrap_or(-1)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// 1.2 GiB, 340 MiB, 12 KiB, 512 B.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,183 @@
+//! Running dump tools: directly or through an `exec` prefix (such as
+//! `docker exec -i NAME`), with secrets in the environment, never on the
+//! command line, and stderr kept for the error message.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use crate::cancel::Cancel;
+
+/// The most of a tool's stderr an error message quotes.
+const STDERR_LIMIT: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct ToolCommand {
+    /// The tool, e.g. `pg_dump`.
+    pub program: String,
+    pub args: Vec<String>,
+    /// Extra environment, e.g. PGPASSWORD; never shown.
+    pub env: Vec<(String, String)>,
+    /// A prefix the tool runs through.
+    pub exec: Option<Vec<String>>,
+}
+
+impl ToolCommand {
+    pub fn new(program: &str, exec: &Option<Vec<String>>) -> Self {
+        Self {
+            program: program.to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            exec: exec.clone(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// The command line as run (arguments never hold secrets).
+    pub fn display(&self) -> String {
+        let mut words: Vec<&str> = self.exec.iter().flatten().map(String::as_str).collect();
+        words.push(&self.program);
+        words.extend(self.args.iter().map(String::as_str));
+        words.join(" ")
+    }
+
+    fn command(&self) -> Command {
+        let mut words: Vec<&str> = self.exec.iter().flatten().map(String::as_str).collect();
+        words.push(&self.program);
+        let mut command = Command::new(words[0]);
+        command.args(&words[1..]).args(&self.args);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    fn spawn_error(&self, error: &std::io::Error) -> String {
+        let tool = self
+            .exec
+            .as_ref()
+            .and_then(|e| e.first())
+            .unwrap_or(&self.program);
+        if error.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "`{tool}` was not found on PATH (running `{}`)",
+                self.display()
+            )
+        } else {
+            format!("cannot run `{}`: {error}", self.display())
+        }
+    }
+
+    /// Runs the tool, streaming its stdout into `out`. Fails when the tool
+    /// exits non-zero, is killed, or `out` refuses the bytes.
+    pub fn stream_to(&self, out: &mut dyn Write, cancel: &Cancel) -> Result<(), String> {
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.spawn_error(&e))?;
+        cancel.register(child.id());
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr_reader = std::thread::spawn(move || {
+            let mut tail = Vec::new();
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&buffer[..n]);
+                if tail.len() > 2 * STDERR_LIMIT {
+                    tail.drain(..tail.len() - STDERR_LIMIT);
+                }
+            }
+            tail
+        });
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let mut buffer = vec![0u8; 256 * 1024];
+        let copied: std::io::Result<()> = (|| loop {
+            let n = stdout.read(&mut buffer)?;
+            if n == 0 {
+                return Ok(());
+            }
+            out.write_all(&buffer[..n])?;
+        })();
+        if copied.is_err() {
+            // The pipeline gave up (a destination, a cancel): stop the tool.
+            let _ = child.kill();
+        }
+        drop(stdout);
+        let status = child.wait();
+        cancel.unregister(child.id());
+        let stderr = String::from_utf8_lossy(&stderr_reader.join().unwrap_or_default())
+            .trim()
+            .to_owned();
+        let stderr = stderr
+            .chars()
+            .rev()
+            .take(STDERR_LIMIT)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>();
+        if let Some(reason) = cancel.reason() {
+            return Err(format!("`{}` was stopped: {reason}", self.program));
+        }
+        copied.map_err(|e| format!("writing the output of `{}` failed: {e}", self.program))?;
+        let status =
+            status.map_err(|e| format!("`{}` could not be waited for: {e}", self.program))?;
+        if status.success() {
+            return Ok(());
+        }
+        let how = match status.code() {
+            Some(code) => format!("exited {code}"),
+            None => "was killed by a signal".to_owned(),
+        };
+        Err(if stderr.is_empty() {
+            format!("`{}` {how}", self.display())
+        } else {
+            format!("`{}` {how}: {stderr}", self.display())
+        })
+    }
+
+    /// Runs the tool to completion and returns its stdout.
+    pub fn output(&self) -> Result<String, String> {
+        let output = self
+            .command()
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| self.spawn_error(&e))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "`{}` exited {}: {}",
+                self.display(),
+                output.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    /// The first line of `TOOL --version`, or why it is unknown.
+    pub fn version(&self) -> String {
+        let mut version = self.clone();
+        version.args = vec!["--version".to_owned()];
+        match version.output() {
+            Ok(text) => text.lines().next().unwrap_or("").trim().to_owned(),
+            Err(_) => "unknown".to_owned(),
+        }
+    }
+}
