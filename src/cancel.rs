@@ -54,7 +54,9 @@ impl Cancel {
     pub fn check(&self) -> std::io::Result<()> {
         if self.is_cancelled() {
             // Not ErrorKind::Interrupted: write_all and io::copy retry those.
-            Err(std::io::Error::other(self.reason().unwrap_or_else(|| "cancelled".to_owned())))
+            Err(std::io::Error::other(
+                self.reason().unwrap_or_else(|| "cancelled".to_owned()),
+            ))
         } else {
             Ok(())
         }

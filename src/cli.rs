@@ -211,9 +211,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
             job,
             force_prune: _,
         } => run_job(&cli.global, &job),
-        Command::Inventory { .. } => not_built_yet("inventory"),
+        Command::Inventory { job, json } => inventory(&cli.global, job.as_deref(), json),
         Command::History { job, json } => history(&cli.global, job.as_deref(), json),
-        Command::Retention { .. } => not_built_yet("retention"),
+        Command::Retention { policy, json } => retention(&cli.global, &policy, json),
         Command::Status { .. } => not_built_yet("status"),
         Command::Restore(_) => not_built_yet("restore"),
         Command::Verify { .. } => not_built_yet("verify"),
@@ -222,7 +222,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
 
 fn not_built_yet(command: &str) -> miette::Result<ExitStatus> {
     Err(miette!(
-        help = "this version provides validate, schema, graph, plan, apply, run, history and completions; see the README's \"What works today\"",
+        help = "this version provides validate, schema, graph, plan, apply, run, history, inventory, retention and completions; see the README's \"What works today\"",
         "`cairn {command}` is not built yet in cairn {}",
         env!("CARGO_PKG_VERSION")
     ))
@@ -653,4 +653,133 @@ fn history(global: &GlobalArgs, job: Option<&str>, json: bool) -> miette::Result
     }
     output::print(&out)?;
     Ok(ExitStatus::Success)
+}
+
+/// `cairn retention`: which of the timestamps on stdin a policy keeps, and
+/// why. Periods are in the configuration's time zone when there is a
+/// configuration file, else in UTC.
+fn retention(global: &GlobalArgs, spec: &str, json: bool) -> miette::Result<ExitStatus> {
+    use std::io::Read;
+    let policy = crate::retention::parse_spec(spec).map_err(|e| {
+        miette!(
+            help = "write the policy as e.g. daily=7,weekly=4,monthly=12",
+            "--policy: {e}"
+        )
+    })?;
+    let timezone = if global.config.exists() {
+        load_config(global)?.0.timezone
+    } else {
+        chrono_tz::UTC
+    };
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| miette!("cannot read the timestamps from stdin: {e}"))?;
+    let mut given = Vec::new();
+    let mut times = Vec::new();
+    for (number, line) in input.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let time = chrono::DateTime::parse_from_rfc3339(line).map_err(|e| {
+            miette!(
+                help = "give one RFC 3339 timestamp per line, e.g. 2026-11-20T02:00:00Z",
+                "line {}: `{line}` is not an RFC 3339 timestamp: {e}",
+                number + 1
+            )
+        })?;
+        given.push(line.to_owned());
+        times.push(time.with_timezone(&chrono::Utc));
+    }
+    let decisions = crate::retention::apply(&policy, &times, timezone);
+    if json {
+        let items: Vec<serde_json::Value> = given
+            .iter()
+            .zip(&decisions)
+            .map(|(time, decision)| serde_json::json!({ "time": time, "keep": decision.keep, "reasons": decision.reasons }))
+            .collect();
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&items).expect("JSON values serialize")
+        ))?;
+        return Ok(ExitStatus::Success);
+    }
+    let width = given.iter().map(String::len).max().unwrap_or(0);
+    let mut out = String::new();
+    for (time, decision) in given.iter().zip(&decisions) {
+        if decision.keep {
+            out.push_str(&format!(
+                "keep   {time:width$}  {}\n",
+                decision.reasons.join(", ")
+            ));
+        } else {
+            out.push_str(&format!(
+                "prune  {time:width$}  outside {}\n",
+                crate::retention::describe(&policy)
+            ));
+        }
+    }
+    let kept = decisions.iter().filter(|d| d.keep).count();
+    out.push_str(&format!(
+        "\n{kept} kept, {} pruned by {} (periods in {timezone}).\n",
+        decisions.len() - kept,
+        crate::retention::describe(&policy)
+    ));
+    output::print(&out)?;
+    Ok(ExitStatus::Success)
+}
+
+fn inventory(global: &GlobalArgs, job: Option<&str>, json: bool) -> miette::Result<ExitStatus> {
+    let (config, _) = load_config(global)?;
+    let inventory = runtime()?.block_on(async {
+        let opened = crate::inventory::open_all(&config).await;
+        crate::inventory::read(&opened, job).await
+    });
+    let rows = inventory.rows();
+    let errors = inventory.errors();
+    if json {
+        let report = serde_json::json!({
+            "artifacts": rows,
+            "errors": errors.iter().map(|(d, e)| serde_json::json!({"destination": d, "error": e})).collect::<Vec<_>>(),
+        });
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).expect("rows serialize")
+        ))?;
+    } else {
+        let mut out = format!(
+            "{:<14} {:<18} {:<20} {:<12} {:>10}  {:<16}  {}\n",
+            "DESTINATION", "JOB", "ID", "STATUS", "STORED", "SHA256", "REASON"
+        );
+        for row in &rows {
+            out.push_str(&format!(
+                "{:<14} {:<18} {:<20} {:<12} {:>10}  {:<16}  {}\n",
+                row.destination,
+                row.job,
+                row.id,
+                row.status,
+                crate::run::human_bytes(row.stored_size),
+                row.streams
+                    .first()
+                    .map(|s| &s.sha256[..16.min(s.sha256.len())])
+                    .unwrap_or("-"),
+                row.reason
+                    .map(|r| format!("{r:?}").to_lowercase())
+                    .unwrap_or_default()
+            ));
+        }
+        if rows.is_empty() {
+            out = "No artifacts found.\n".to_owned();
+        }
+        output::print(&out)?;
+        for (destination, error) in &errors {
+            eprintln!("error: destination `{destination}` cannot be read: {error}");
+        }
+    }
+    Ok(if errors.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
 }

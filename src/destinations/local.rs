@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::{ArtifactWriter, Destination, DestinationError, Message, MANIFEST};
+use super::{
+    id_time, ArtifactWriter, Destination, DestinationError, Found, FoundState, Listing, Message,
+    OpenUpload, MANIFEST,
+};
 use crate::atomic;
 
 pub struct LocalDestination {
@@ -39,6 +42,46 @@ impl Destination for LocalDestination {
         &self.name
     }
 
+    async fn list(&self, job: Option<&str>) -> Result<Listing, DestinationError> {
+        let root = self.path.clone();
+        let job = job.map(str::to_owned);
+        tokio::task::spawn_blocking(move || list_dir(&root, job.as_deref()))
+            .await
+            .expect("the blocking task does not panic")
+    }
+
+    async fn delete(&self, artifact: &Found) -> Result<(), DestinationError> {
+        let dir = self.path.join(&artifact.job).join(&artifact.id);
+        tokio::task::spawn_blocking(move || {
+            // The manifest first: an interrupted deletion leaves an
+            // incomplete artifact, never a backup with missing data.
+            let manifest = dir.join(MANIFEST);
+            match std::fs::remove_file(&manifest) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(DestinationError::io(
+                        format!("cannot delete {}", manifest.display()),
+                        e,
+                    ))
+                }
+                _ => {}
+            }
+            atomic::sync_dir(&dir)
+                .map_err(|e| DestinationError::io(format!("cannot sync {}", dir.display()), e))?;
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| DestinationError::io(format!("cannot delete {}", dir.display()), e))?;
+            if let Some(parent) = dir.parent() {
+                let _ = atomic::sync_dir(parent);
+            }
+            Ok(())
+        })
+        .await
+        .expect("the blocking task does not panic")
+    }
+
+    async fn abort_upload(&self, _upload: &OpenUpload) -> Result<(), DestinationError> {
+        Ok(())
+    }
+
     async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError> {
         Ok(self.path.join(job).join(id).exists())
     }
@@ -60,6 +103,70 @@ impl Destination for LocalDestination {
         .map_err(|e| DestinationError::io(format!("cannot create {}", dir.display()), e))?;
         Ok(Box::new(LocalArtifact { dir }))
     }
+}
+
+/// Lists `ROOT/JOB/ID/` directories: valid job names and artifact IDs only,
+/// so that nothing else in the directory is ever taken for cairn's.
+fn list_dir(root: &Path, only_job: Option<&str>) -> Result<Listing, DestinationError> {
+    let mut listing = Listing::default();
+    let read = |dir: &Path| -> Result<Vec<std::fs::DirEntry>, DestinationError> {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => Ok(entries.filter_map(Result::ok).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(DestinationError::io(
+                format!("cannot list {}", dir.display()),
+                e,
+            )),
+        }
+    };
+    for job_entry in read(root)? {
+        let job = job_entry.file_name().to_string_lossy().into_owned();
+        if crate::config::name::check(&job).is_err()
+            || only_job.is_some_and(|only| only != job)
+            || !job_entry.path().is_dir()
+        {
+            continue;
+        }
+        for id_entry in read(&job_entry.path())? {
+            let id = id_entry.file_name().to_string_lossy().into_owned();
+            let Some(time) = id_time(&id) else { continue };
+            let dir = id_entry.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let mut objects = Vec::new();
+            let mut stored_size = 0;
+            for object in read(&dir)? {
+                let name = object.file_name().to_string_lossy().into_owned();
+                stored_size += object.metadata().map(|m| m.len()).unwrap_or(0);
+                objects.push(name);
+            }
+            objects.sort();
+            let state = if objects.iter().any(|o| o == MANIFEST) {
+                match std::fs::read(dir.join(MANIFEST))
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+                {
+                    Ok(manifest) => FoundState::Complete(Box::new(manifest)),
+                    Err(error) => FoundState::Unreadable(error),
+                }
+            } else {
+                FoundState::Incomplete
+            };
+            listing.artifacts.push(Found {
+                job: job.clone(),
+                id,
+                time,
+                state,
+                objects,
+                stored_size,
+            });
+        }
+    }
+    listing
+        .artifacts
+        .sort_by(|a, b| (&a.job, a.time, &a.id).cmp(&(&b.job, b.time, &b.id)));
+    Ok(listing)
 }
 
 struct LocalArtifact {

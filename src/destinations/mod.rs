@@ -9,9 +9,11 @@ mod s3;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::config::raw;
+use crate::manifest::Manifest;
 
 pub use local::LocalDestination;
 pub use s3::S3Destination;
@@ -47,11 +49,87 @@ impl DestinationError {
     }
 }
 
+/// An artifact found at a destination, complete or not.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub job: String,
+    pub id: String,
+    /// When the run started, from the ID.
+    pub time: DateTime<Utc>,
+    pub state: FoundState,
+    /// The artifact's objects (data and manifest), by name inside `JOB/ID/`.
+    pub objects: Vec<String>,
+    /// Bytes stored, over all objects.
+    pub stored_size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum FoundState {
+    /// Has a manifest: a backup.
+    Complete(Box<Manifest>),
+    /// Data without a manifest (a run in progress, or one that died).
+    Incomplete,
+    /// A manifest that cannot be read: never counted, never cleaned up.
+    Unreadable(String),
+}
+
+impl Found {
+    pub fn manifest(&self) -> Option<&Manifest> {
+        match &self.state {
+            FoundState::Complete(manifest) => Some(manifest),
+            _ => None,
+        }
+    }
+}
+
+/// A multipart upload that was never completed or aborted.
+#[derive(Debug, Clone)]
+pub struct OpenUpload {
+    pub job: String,
+    pub id: String,
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// Everything cairn finds at a destination.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub artifacts: Vec<Found>,
+    pub uploads: Vec<OpenUpload>,
+}
+
+/// Parses an artifact ID (`YYYYMMDDTHHMMSSZ`, optionally `-N`) into its time.
+pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
+    let base = match id.split_once('-') {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+        Some(_) => return None,
+        None => id,
+    };
+    if base.len() != 16 {
+        return None;
+    }
+    chrono::NaiveDateTime::parse_from_str(base, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 /// One kind of destination.
 #[async_trait]
 pub trait Destination: Send + Sync {
     /// The destination's name in the configuration.
     fn name(&self) -> &str;
+
+    /// Every artifact of `job` (or of every job) and every open upload.
+    /// Only what carries cairn's layout and mark is listed.
+    async fn list(&self, job: Option<&str>) -> Result<Listing, DestinationError>;
+
+    /// Deletes an artifact: its objects that carry cairn's mark, and its
+    /// open uploads. Deletes the manifest first, so that a deletion cut
+    /// short leaves an incomplete artifact, never a damaged backup.
+    async fn delete(&self, artifact: &Found) -> Result<(), DestinationError>;
+
+    /// Aborts an open multipart upload.
+    async fn abort_upload(&self, upload: &OpenUpload) -> Result<(), DestinationError>;
 
     /// Whether anything exists under `JOB/ID/` (used to pick a free run ID).
     async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError>;
@@ -88,4 +166,27 @@ pub async fn open(
         raw::Destination::Local(local) => Box::new(LocalDestination::new(name, &local.path)),
         raw::Destination::S3(s3) => Box::new(S3Destination::new(name, s3).await?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_times_with_an_optional_counter() {
+        assert_eq!(
+            id_time("20261121T021500Z").unwrap().to_rfc3339(),
+            "2026-11-21T02:15:00+00:00"
+        );
+        assert!(id_time("20261121T021500Z-2").is_some());
+        for bad in [
+            "20261121T021500",
+            "20261121T021500Z-",
+            "20261121T021500Z-x",
+            "latest",
+            "2026112T021500Z",
+        ] {
+            assert!(id_time(bad).is_none(), "{bad}");
+        }
+    }
 }

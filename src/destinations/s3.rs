@@ -20,7 +20,11 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{ArtifactWriter, Destination, DestinationError, Message, MANIFEST};
+mod inventory;
+
+use super::{
+    ArtifactWriter, Destination, DestinationError, Found, Listing, Message, OpenUpload, MANIFEST,
+};
 use crate::config::raw;
 
 /// The size of the first parts, and the largest object sent with PutObject.
@@ -313,6 +317,20 @@ impl S3Destination {
 impl Destination for S3Destination {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    async fn list(&self, job: Option<&str>) -> Result<Listing, DestinationError> {
+        self.bucket.list(job).await
+    }
+
+    async fn delete(&self, artifact: &Found) -> Result<(), DestinationError> {
+        self.bucket.delete(artifact).await
+    }
+
+    async fn abort_upload(&self, upload: &OpenUpload) -> Result<(), DestinationError> {
+        self.bucket
+            .abort_upload(&upload.key, &upload.upload_id)
+            .await
     }
 
     async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError> {

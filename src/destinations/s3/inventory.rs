@@ -1,0 +1,234 @@
+//! Listing and deleting artifacts in a bucket. Only keys of cairn's layout
+//! (`PREFIX/JOB/ID/NAME`) are listed, and only objects whose metadata
+//! carries cairn's mark for that job and run are deleted.
+
+use std::collections::BTreeMap;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use super::{artifact_prefix, Bucket};
+use crate::destinations::{
+    id_time, DestinationError, Found, FoundState, Listing, OpenUpload, MANIFEST,
+};
+
+/// Manifests fetched at once while listing.
+const CONCURRENT_GETS: usize = 32;
+
+impl Bucket {
+    /// `PREFIX/` or `PREFIX/JOB/`, what a listing starts from.
+    fn listing_prefix(&self, job: Option<&str>) -> String {
+        let mut prefix = self.prefix.clone();
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        if let Some(job) = job {
+            prefix.push_str(job);
+            prefix.push('/');
+        }
+        prefix
+    }
+
+    /// Splits a key into (job, id, name) when it has cairn's layout.
+    fn parse_key<'k>(&self, key: &'k str) -> Option<(&'k str, &'k str, &'k str)> {
+        let rest = if self.prefix.is_empty() {
+            key
+        } else {
+            key.strip_prefix(&self.prefix)?.strip_prefix('/')?
+        };
+        let mut parts = rest.splitn(3, '/');
+        let (job, id, name) = (parts.next()?, parts.next()?, parts.next()?);
+        if crate::config::name::check(job).is_err()
+            || id_time(id).is_none()
+            || name.is_empty()
+            || name.contains('/')
+        {
+            return None;
+        }
+        Some((job, id, name))
+    }
+
+    pub(super) async fn list(&self, job: Option<&str>) -> Result<Listing, DestinationError> {
+        let prefix = self.listing_prefix(job);
+        // (job, id) -> objects and sizes
+        let mut groups: BTreeMap<(String, String), Vec<(String, u64)>> = BTreeMap::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("list", &prefix, e))?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                let Some((job, id, name)) = self.parse_key(key) else {
+                    continue;
+                };
+                groups
+                    .entry((job.to_owned(), id.to_owned()))
+                    .or_default()
+                    .push((name.to_owned(), object.size().unwrap_or(0).max(0) as u64));
+            }
+        }
+        let artifacts: Vec<Found> = stream::iter(groups)
+            .map(|((job, id), objects)| async move { self.found(job, id, objects).await })
+            .buffered(CONCURRENT_GETS)
+            .try_collect()
+            .await?;
+
+        let mut uploads = Vec::new();
+        let (mut key_marker, mut upload_id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(upload_id_marker.clone())
+                .send()
+                .await
+                .map_err(|e| self.error("list multipart uploads under", &prefix, e))?;
+            for upload in page.uploads() {
+                let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
+                    continue;
+                };
+                let Some((job, id, _)) = self.parse_key(key) else {
+                    continue;
+                };
+                uploads.push(OpenUpload {
+                    job: job.to_owned(),
+                    id: id.to_owned(),
+                    key: key.to_owned(),
+                    upload_id: upload_id.to_owned(),
+                });
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            upload_id_marker = page.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() && upload_id_marker.is_none() {
+                break;
+            }
+        }
+        Ok(Listing { artifacts, uploads })
+    }
+
+    async fn found(
+        &self,
+        job: String,
+        id: String,
+        objects: Vec<(String, u64)>,
+    ) -> Result<Found, DestinationError> {
+        let time = id_time(&id).expect("parse_key checked the ID");
+        let state = if objects.iter().any(|(name, _)| name == MANIFEST) {
+            let key = super::object_key(&self.prefix, &job, &id, MANIFEST);
+            let response = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| self.error("read", &key, e))?;
+            let bytes = response
+                .body
+                .collect()
+                .await
+                .map_err(|e| self.failure("read", &key, e))?
+                .into_bytes();
+            match serde_json::from_slice(&bytes) {
+                Ok(manifest) => FoundState::Complete(Box::new(manifest)),
+                Err(error) => FoundState::Unreadable(error.to_string()),
+            }
+        } else {
+            FoundState::Incomplete
+        };
+        let stored_size = objects.iter().map(|(_, size)| size).sum();
+        let mut names: Vec<String> = objects.into_iter().map(|(name, _)| name).collect();
+        names.sort();
+        Ok(Found {
+            job,
+            id,
+            time,
+            state,
+            objects: names,
+            stored_size,
+        })
+    }
+
+    /// Whether the object carries cairn's mark for this job and run.
+    async fn marked(&self, key: &str, job: &str, id: &str) -> Result<bool, DestinationError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("inspect", key, e))?;
+        let metadata = head.metadata();
+        Ok(metadata
+            .and_then(|m| m.get("cairn-job"))
+            .map(String::as_str)
+            == Some(job)
+            && metadata
+                .and_then(|m| m.get("cairn-run-id"))
+                .map(String::as_str)
+                == Some(id))
+    }
+
+    pub(super) async fn delete(&self, artifact: &Found) -> Result<(), DestinationError> {
+        // The manifest first: cut short, the deletion leaves an incomplete
+        // artifact, never a backup with missing data.
+        let mut names: Vec<&String> = artifact.objects.iter().collect();
+        names.sort_by_key(|name| name.as_str() != MANIFEST);
+        for name in names {
+            let key = super::object_key(&self.prefix, &artifact.job, &artifact.id, name);
+            if !self.marked(&key, &artifact.job, &artifact.id).await? {
+                // Not cairn's: never touched.
+                continue;
+            }
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| self.error("delete", &key, e))?;
+        }
+        let prefix = artifact_prefix(&self.prefix, &artifact.job, &artifact.id);
+        let uploads = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .send()
+            .await
+            .map_err(|e| self.error("list multipart uploads under", &prefix, e))?;
+        for upload in uploads.uploads() {
+            if let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) {
+                self.abort_upload(key, upload_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn abort_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), DestinationError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| self.error("abort the multipart upload of", key, e))
+    }
+}
