@@ -84,11 +84,19 @@ impl Cancel {
     }
 }
 
+/// Sends SIGTERM to the process group a dump tool leads, so that whatever
+/// it started (an `exec` prefix's shell, `docker exec`) stops too.
 fn terminate(pid: u32) {
+    signal_group(pid, libc::SIGTERM);
+}
+
+/// Sends `signal` to the process group led by `pid` (see `ToolCommand`,
+/// which starts each tool as the leader of its own group).
+pub fn signal_group(pid: u32, signal: libc::c_int) {
     if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+        // SAFETY: kill(2) on the group of a child we spawned and have not reaped.
         unsafe {
-            libc::kill(pid, libc::SIGTERM);
+            libc::kill(-pid, signal);
         }
     }
 }

@@ -207,10 +207,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         Command::Graph { format } => graph(&cli.global, format),
         Command::Plan(args) => plan(&cli.global, &args),
         Command::Apply(args) => apply(&cli.global, &args),
-        Command::Run {
-            job,
-            force_prune: _,
-        } => run_job(&cli.global, &job),
+        Command::Run { job, force_prune } => run_job(&cli.global, &job, force_prune),
         Command::Inventory { job, json } => inventory(&cli.global, job.as_deref(), json),
         Command::History { job, json } => history(&cli.global, job.as_deref(), json),
         Command::Retention { policy, json } => retention(&cli.global, &policy, json),
@@ -377,7 +374,13 @@ fn graph(global: &GlobalArgs, format: GraphFormat) -> miette::Result<ExitStatus>
 
 fn plan(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitStatus> {
     let (config, digest) = load_config(global)?;
-    let plan = plan::plan(&config, digest, &host(global), &args.target)?;
+    let options = plan::PlanOptions {
+        targets: &args.target,
+        now: now()?,
+        verbose: args.verbose,
+        force_prune: false,
+    };
+    let plan = runtime()?.block_on(plan::plan(&config, digest, &host(global), &options))?;
     if let Some(out) = &args.out {
         let saved = serde_json::to_string_pretty(&plan).expect("plans serialize");
         crate::atomic::write_file(out, saved.as_bytes(), 0o600)
@@ -420,41 +423,56 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitStatus> {
     let style = plan_render::Style {
         colour: output::stdout_colour(),
     };
+    let now = now()?;
+    let runtime = runtime()?;
     let plan = match &args.planfile {
         Some(file) => {
             let saved = saved_plan(file)?;
             if !args.target.is_empty() {
-                return Err(miette!(help = "targets are part of the saved plan: make a new one with `cairn plan --target ... -o FILE`", "--target cannot be combined with a saved plan"));
+                return Err(miette!(
+                    help = "targets are part of the saved plan: make a new one with `cairn plan --target ... -o FILE`",
+                    "--target cannot be combined with a saved plan"
+                ));
             }
+            let stale = |what: &str| {
+                miette!(
+                    help = format!(
+                        "make a new plan with `cairn plan -o {}` and review it",
+                        file.display()
+                    ),
+                    "the saved plan {} is stale: {what} changed since it was made",
+                    file.display()
+                )
+            };
             if saved.config_digest != digest
                 || saved.config != config.path
                 || saved.env != config.env
             {
-                return Err(miette!(
-                    help = format!(
-                        "make a new plan with `cairn plan -o {}` and review it",
-                        file.display()
-                    ),
-                    "the saved plan {} is stale: the configuration changed since it was made",
-                    file.display()
-                ));
+                return Err(stale("the configuration"));
             }
-            let now = plan::plan(&config, digest, &host, &saved.targets)?;
-            if now.actions != saved.actions || now.root != saved.root {
-                return Err(miette!(
-                    help = format!(
-                        "make a new plan with `cairn plan -o {}` and review it",
-                        file.display()
-                    ),
-                    "the saved plan {} is stale: the files on this host changed since it was made",
-                    file.display()
+            let options = plan::PlanOptions {
+                targets: &saved.targets,
+                now,
+                verbose: false,
+                force_prune: args.force_prune,
+            };
+            let current = runtime.block_on(plan::plan(&config, digest, &host, &options))?;
+            if current.fingerprint() != saved.fingerprint() || current.root != saved.root {
+                return Err(stale(
+                    "the files on this host, the artifacts or the run history",
                 ));
             }
             output::print(&plan_render::text(&saved, style, false))?;
             saved
         }
         None => {
-            let plan = plan::plan(&config, digest, &host, &args.target)?;
+            let options = plan::PlanOptions {
+                targets: &args.target,
+                now,
+                verbose: false,
+                force_prune: args.force_prune,
+            };
+            let plan = runtime.block_on(plan::plan(&config, digest, &host, &options))?;
             output::print(&plan_render::text(&plan, style, false))?;
             if !plan.has_changes() {
                 return Ok(ExitStatus::Success);
@@ -469,7 +487,11 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitStatus> {
     if !plan.has_changes() {
         return Ok(ExitStatus::Success);
     }
-    let outcome = crate::apply::apply(&plan, &config, &host)?;
+    let options = crate::apply::ApplyOptions {
+        parallelism: args.parallelism.unwrap_or(config.settings.parallelism) as usize,
+        now,
+    };
+    let outcome = runtime.block_on(crate::apply::apply(&plan, &config, &host, &options))?;
     for note in &outcome.notes {
         output::print(&format!("{note}\n"))?;
     }
@@ -477,8 +499,14 @@ fn apply(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitStatus> {
         eprintln!("error: {error}");
     }
     output::print(&format!(
-        "\nApply complete! Resources: {} added, {} changed, {} destroyed.\n",
-        outcome.added, outcome.changed, outcome.destroyed
+        "\nApply complete! Resources: {} added, {} changed, {} destroyed; {} run{}, {} pruned, {} cleaned up.\n",
+        outcome.added,
+        outcome.changed,
+        outcome.destroyed,
+        outcome.ran,
+        if outcome.ran == 1 { "" } else { "s" },
+        outcome.pruned,
+        outcome.cleaned
     ))?;
     Ok(if outcome.errors.is_empty() {
         ExitStatus::Success
@@ -550,17 +578,17 @@ fn runtime() -> miette::Result<tokio::runtime::Runtime> {
         .map_err(|e| miette!("cannot start the async runtime: {e}"))
 }
 
-fn run_job(global: &GlobalArgs, job: &str) -> miette::Result<ExitStatus> {
-    let (config, _) = load_config(global)?;
+fn run_job(global: &GlobalArgs, job: &str, force_prune: bool) -> miette::Result<ExitStatus> {
+    let (config, digest) = load_config(global)?;
     let reason = match std::env::var("CAIRN_REASON").as_deref() {
         Ok("scheduled") => crate::manifest::Reason::Scheduled,
         _ => crate::manifest::Reason::Manual,
     };
-    let options = crate::run::RunOptions {
-        reason,
-        now: now()?,
-    };
-    let record = runtime()?.block_on(crate::run::run(&config, job, &host(global), options))?;
+    let now = now()?;
+    let host = host(global);
+    let runtime = runtime()?;
+    let options = crate::run::RunOptions { reason, now };
+    let record = runtime.block_on(crate::run::run(&config, job, &host, options))?;
     let mut failed = false;
     for (destination, outcome) in &record.destinations {
         if let Some(error) = &outcome.error {
@@ -591,7 +619,47 @@ fn run_job(global: &GlobalArgs, job: &str) -> miette::Result<ExitStatus> {
             .collect::<Vec<_>>()
             .join(", ")
     ))?;
-    Ok(ExitStatus::Success)
+    prune_after_run(&config, digest, &host, &runtime, job, force_prune)
+}
+
+/// After a successful run, prunes that job's artifacts outside retention,
+/// with the same planner and executor as `apply`.
+fn prune_after_run(
+    config: &Config,
+    digest: String,
+    host: &Host,
+    runtime: &tokio::runtime::Runtime,
+    job: &str,
+    force_prune: bool,
+) -> miette::Result<ExitStatus> {
+    let targets = [format!("job.{job}")];
+    let options = plan::PlanOptions {
+        targets: &targets,
+        now: now()?,
+        verbose: false,
+        force_prune,
+    };
+    let mut plan = runtime.block_on(plan::plan(config, digest, host, &options))?;
+    plan.actions.retain(|a| a.action == plan::ActionKind::Prune);
+    if plan.actions.is_empty() {
+        return Ok(ExitStatus::Success);
+    }
+    let apply_options = crate::apply::ApplyOptions {
+        parallelism: 1,
+        now: options.now,
+    };
+    let outcome = runtime.block_on(crate::apply::apply(&plan, config, host, &apply_options))?;
+    for action in &plan.actions {
+        eprintln!("cairn: pruned {} ({})", action.address, action.reason);
+    }
+    for error in &outcome.errors {
+        eprintln!("error: {error}");
+    }
+    Ok(if outcome.errors.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
 }
 
 fn history(global: &GlobalArgs, job: Option<&str>, json: bool) -> miette::Result<ExitStatus> {

@@ -120,6 +120,8 @@ struct Run<'a> {
     /// The store's source and tool versions, for the manifest.
     source: String,
     tools: BTreeMap<String, String>,
+    /// When the run started, for durations measured for real.
+    started: std::time::Instant,
     /// Why the run failed as a whole.
     error: Option<String>,
     finished_at: Option<DateTime<Utc>>,
@@ -145,6 +147,7 @@ impl<'a> Run<'a> {
             streams: Vec::new(),
             source: String::new(),
             tools: BTreeMap::new(),
+            started: std::time::Instant::now(),
             error: None,
             finished_at: None,
         }
@@ -157,13 +160,69 @@ impl<'a> Run<'a> {
     }
 
     async fn execute(&mut self) {
+        // From the first moment: the timeout and the signals also cover
+        // hooks, version probes and connecting to the destinations.
+        let watcher = self.watch();
+        self.prepare_and_dump().await;
+        watcher.abort();
+        if let Some(reason) = self.cancel.reason() {
+            self.fail(reason);
+        }
+        if self.error.is_none() {
+            self.tools = self.dumper_tools();
+            self.commit().await;
+        } else {
+            for slot in self.slots.values_mut() {
+                if let Slot::Live(writer) = slot {
+                    writer.abort().await;
+                    *slot = Slot::Failed("aborted: the run failed".to_owned());
+                }
+            }
+        }
+        self.finished_at = Some(self.clock());
+        let hooks = if self.succeeded() {
+            &self.job.hooks.after
+        } else {
+            &self.job.hooks.on_failure
+        };
+        let outcome = if self.succeeded() {
+            "success"
+        } else {
+            "failed"
+        };
+        // A fresh cancel: a timed-out run still runs its `on_failure` hooks.
+        if let Err(error) = run_hooks(
+            hooks,
+            self.job.name.as_str(),
+            &self.id,
+            Some(outcome),
+            &Cancel::default(),
+        ) {
+            eprintln!("warning: job `{}`: a hook failed: {error}", self.job.name);
+        }
+    }
+
+    /// `CAIRN_NOW` plus the real time elapsed since the run started.
+    fn clock(&self) -> DateTime<Utc> {
+        self.options.now + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+
+    fn dumper_tools(&self) -> BTreeMap<String, String> {
+        stores::dumper(
+            self.backup.store.as_str(),
+            &self.config.stores[&self.backup.store],
+        )
+        .map(|d| d.tools())
+        .unwrap_or_default()
+    }
+
+    async fn prepare_and_dump(&mut self) {
         let store_name = self.backup.store.to_string();
         let dumper = match stores::dumper(&store_name, &self.config.stores[&self.backup.store]) {
             Ok(dumper) => dumper,
             Err(error) => return self.fail(store_message(&error)),
         };
         self.source = dumper.source();
-        self.tools = dumper.tools();
         let recipients: Vec<age::x25519::Recipient> = self
             .backup
             .encrypt_to
@@ -187,6 +246,7 @@ impl<'a> Run<'a> {
             self.job.name.as_str(),
             &self.id,
             None,
+            &self.cancel,
         ) {
             return self.fail(format!("a `before` hook failed: {error}"));
         }
@@ -205,35 +265,8 @@ impl<'a> Run<'a> {
             self.fail("no destination could be written");
         }
 
-        let watcher = self.watch();
-        if self.error.is_none() {
+        if self.error.is_none() && !self.cancel.is_cancelled() {
             self.dump_streams(dumper, &recipients).await;
-        }
-        watcher.abort();
-
-        if self.error.is_none() {
-            self.commit().await;
-        } else {
-            for slot in self.slots.values_mut() {
-                if let Slot::Live(writer) = slot {
-                    writer.abort().await;
-                    *slot = Slot::Failed("aborted: the run failed".to_owned());
-                }
-            }
-        }
-        self.finished_at = Some(Utc::now().max(self.options.now));
-        let hooks = if self.succeeded() {
-            &self.job.hooks.after
-        } else {
-            &self.job.hooks.on_failure
-        };
-        let outcome = if self.succeeded() {
-            "success"
-        } else {
-            "failed"
-        };
-        if let Err(error) = run_hooks(hooks, self.job.name.as_str(), &self.id, Some(outcome)) {
-            eprintln!("warning: job `{}`: a hook failed: {error}", self.job.name);
         }
     }
 
@@ -417,7 +450,7 @@ impl<'a> Run<'a> {
             },
             tools: self.tools.clone(),
             started_at: self.options.now,
-            finished_at: Utc::now().max(self.options.now),
+            finished_at: self.clock(),
             compression: CompressionRecord {
                 algorithm: self.backup.compression.algorithm,
                 level: self.backup.compression.level,
@@ -542,26 +575,34 @@ async fn free_id(destinations: &[Box<dyn Destination>], job: &str, base: &str) -
     unreachable!("some suffix is free")
 }
 
-/// Runs hook commands through `sh -c`, stopping at the first failure.
+/// Runs hook commands through `sh -c`, stopping at the first failure; a
+/// cancel (timeout, signal) stops the hook too.
 fn run_hooks(
     commands: &[String],
     job: &str,
     id: &str,
     outcome: Option<&str>,
+    cancel: &Cancel,
 ) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
     for command in commands {
         let mut process = Command::new("sh");
         process
             .arg("-c")
             .arg(command)
             .env("CAIRN_JOB", job)
-            .env("CAIRN_RUN_ID", id);
+            .env("CAIRN_RUN_ID", id)
+            .process_group(0);
         if let Some(outcome) = outcome {
             process.env("CAIRN_OUTCOME", outcome);
         }
-        let status = process
-            .status()
+        let mut child = process
+            .spawn()
             .map_err(|e| format!("`{command}` could not run: {e}"))?;
+        cancel.register(child.id());
+        let status = child.wait();
+        cancel.unregister(child.id());
+        let status = status.map_err(|e| format!("`{command}` could not be waited for: {e}"))?;
         if !status.success() {
             return Err(format!(
                 "`{command}` exited {}",

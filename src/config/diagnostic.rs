@@ -220,7 +220,7 @@ impl Rendered {
                     severity: diagnostic.severity,
                     message: format!("see also {}", source.name),
                     help: None,
-                    source: Some(NamedSource::new(&source.name, source.text.clone())),
+                    source: Some(NamedSource::new(&source.name, redact_secrets(&source.text))),
                     labels: vec![span],
                     related: Vec::new(),
                 });
@@ -228,7 +228,7 @@ impl Rendered {
         }
         let source = primary.map(|id| {
             let source = sources.get(id);
-            NamedSource::new(&source.name, source.text.clone())
+            NamedSource::new(&source.name, redact_secrets(&source.text))
         });
         Self {
             severity: diagnostic.severity,
@@ -283,5 +283,82 @@ impl miette::Diagnostic for Rendered {
                 self.related.iter().map(|r| r as &dyn miette::Diagnostic),
             ))
         }
+    }
+}
+
+/// The file as diagnostics show it: passwords written into URLs
+/// (`scheme://user:password@host`) and `password=` keywords are masked with
+/// `*`, one per character, so that labels still line up.
+pub fn redact_secrets(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut mask = |start: usize, end: usize| {
+        for byte in &mut bytes[start..end] {
+            // Keep multi-byte characters whole: mask their first byte only
+            // when it is ASCII; others stay (rare in passwords, and safe).
+            if byte.is_ascii() {
+                *byte = b'*';
+            }
+        }
+    };
+    let stop = |c: u8| c == b'"' || c == b'\'' || c.is_ascii_whitespace();
+    let mut from = 0;
+    while let Some(found) = text[from..].find("://") {
+        let start = from + found + 3;
+        let end = text[start..]
+            .bytes()
+            .position(|c| stop(c) || c == b'/')
+            .map_or(text.len(), |p| start + p);
+        if let Some(at) = text[start..end].rfind('@') {
+            let userinfo = &text[start..start + at];
+            // `${VAR}` is a reference, not a secret: it stays readable.
+            if let Some(colon) = userinfo
+                .find(':')
+                .filter(|c| !userinfo[c + 1..].contains("${"))
+            {
+                mask(start + colon + 1, start + at);
+            }
+        }
+        from = end.max(start);
+    }
+    let mut from = 0;
+    while let Some(found) = text[from..].find("password=") {
+        let start = from + found + "password=".len();
+        let end = text[start..]
+            .bytes()
+            .position(stop)
+            .map_or(text.len(), |p| start + p);
+        if !text[start..end].contains("${") {
+            mask(start, end);
+        }
+        from = end.max(start);
+    }
+    String::from_utf8(bytes).unwrap_or_else(|_| text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_place() {
+        let text = "dsn = \"postgresql://backup:hunter2@db:5432/app\"\nurl = \"redis://:pw@cache\"\nx = \"host=db password=s3cret\"\n";
+        let redacted = redact_secrets(text);
+        assert_eq!(redacted.len(), text.len());
+        assert!(
+            redacted.contains("postgresql://backup:*******@db:5432/app"),
+            "{redacted}"
+        );
+        assert!(redacted.contains("redis://:**@cache"), "{redacted}");
+        assert!(redacted.contains("password=******\""), "{redacted}");
+        assert_eq!(
+            redact_secrets("path = \"/srv/a:b@c\""),
+            "path = \"/srv/a:b@c\""
+        );
+        let reference = "dsn = \"postgresql://backup:${PGPASSWORD}@db/app\"";
+        assert_eq!(redact_secrets(reference), reference);
+        assert_eq!(
+            redact_secrets("u = \"https://example.com/x\""),
+            "u = \"https://example.com/x\""
+        );
     }
 }

@@ -37,7 +37,7 @@ pub enum Message {
 pub enum DestinationError {
     #[error("{0}")]
     Io(String),
-    #[error("the stream was aborted before it ended")]
+    #[error("aborted: the stream stopped before it ended")]
     Aborted,
     #[error("{0}")]
     S3(String),

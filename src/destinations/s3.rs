@@ -286,7 +286,15 @@ impl S3Destination {
                 "destination `{name}`: no AWS region: set region in the destination or AWS_REGION"
             )));
         }
-        let mut s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.path_style);
+        // A server that stops answering fails this destination instead of
+        // stalling the run: no byte for a minute is a failure.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(60))
+            .build();
+        let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.path_style)
+            .timeout_config(timeouts);
         if let Some(endpoint) = &config.endpoint {
             s3 = s3.endpoint_url(endpoint);
         }
@@ -398,6 +406,9 @@ impl ArtifactWriter for S3Artifact {
         self.keys.push(key.clone());
         let mut multipart = None;
         let result = self.upload_object(&key, &mut chunks, &mut multipart).await;
+        // Let go of the stream before cleaning up, so that the dump and the
+        // other destinations do not wait for this one's retries.
+        drop(chunks);
         if result.is_err() {
             // The upload stays in `open_uploads`: should this abort fail,
             // `abort` tries again.

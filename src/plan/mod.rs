@@ -1,7 +1,8 @@
 //! The plan (SPEC §4): what `apply` would change, computed by comparing the
 //! desired state (the configuration, rendered) with the observed state (the
-//! files on this host).
+//! files on this host, the artifacts at every destination, the run history).
 
+pub mod jobs;
 mod observe;
 pub mod render;
 
@@ -41,27 +42,69 @@ pub enum ActionKind {
     Create,
     Update,
     Destroy,
+    /// Run a due job.
+    Run,
+    /// Delete an artifact outside its retention.
+    Prune,
+    /// Delete data without a manifest (or an unfinished upload) past the grace period.
+    Cleanup,
+    /// `--verbose` only: an artifact retention keeps, and why.
+    Keep,
 }
 
 /// One change to one managed thing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Action {
-    /// e.g. `unit.app.service`, `cron.app`.
+    /// e.g. `unit.app.service`, `cron.app`, `job.app`, `artifact.local.app.20261121T021500Z`.
     pub address: String,
     pub action: ActionKind,
-    /// The file on this host (under `--root` when given).
-    pub path: PathBuf,
+    /// The file on this host (under `--root` when given), for file actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
     pub reason: String,
-    /// A unified diff from the current to the desired content.
-    pub diff: String,
+    /// A unified diff from the current to the desired content, for file actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// The job a run, prune, cleanup or keep is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The destination of a prune, cleanup or keep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// The artifact ID of a prune, cleanup or keep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+    /// A prune that waits for this plan's run of the job to land at the
+    /// destination first, and is skipped when it does not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub after_run: bool,
     /// The desired content: the whole unit file, or the job's cron entry;
-    /// absent for `destroy`. Kept in saved plans, left out of `--json`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// absent for other actions. Kept in saved plans, left out of `--json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
-    /// Digest of the content found on disk when the plan was made
-    /// (`absent` when there was none), so a saved plan can tell that the
-    /// files changed since.
+    /// What the plan saw of the thing: the digest of the file or cron entry
+    /// on disk (`absent` when there was none), of the artifact's manifest,
+    /// or of the job's last success; a saved plan is refused when it changed.
     pub observed: String,
+}
+
+impl Default for Action {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            action: ActionKind::Keep,
+            path: None,
+            reason: String::new(),
+            diff: None,
+            job: None,
+            destination: None,
+            artifact: None,
+            after_run: false,
+            content: None,
+            observed: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +112,23 @@ pub struct Summary {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+    pub run: usize,
+    pub prune: usize,
+    pub cleanup: usize,
+}
+
+impl Summary {
+    pub fn of(actions: &[Action]) -> Self {
+        let count = |kind| actions.iter().filter(|a| a.action == kind).count();
+        Self {
+            add: count(ActionKind::Create),
+            change: count(ActionKind::Update),
+            destroy: count(ActionKind::Destroy),
+            run: count(ActionKind::Run),
+            prune: count(ActionKind::Prune),
+            cleanup: count(ActionKind::Cleanup),
+        }
+    }
 }
 
 /// Everything `apply` would do, in order.
@@ -86,12 +146,33 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
     pub actions: Vec<Action>,
+    /// Things worth knowing that are not actions: a job already running, a
+    /// destination that cannot be read, pruning held back after a failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub summary: Summary,
 }
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        !self.actions.is_empty()
+        self.actions.iter().any(|a| a.action != ActionKind::Keep)
+    }
+
+    /// What a saved plan must still match when it is applied: each action's
+    /// address, kind, desired content and what it observed.
+    pub fn fingerprint(&self) -> Vec<(String, ActionKind, Option<String>, String)> {
+        self.actions
+            .iter()
+            .filter(|a| a.action != ActionKind::Keep)
+            .map(|a| {
+                (
+                    a.address.clone(),
+                    a.action,
+                    a.content.clone(),
+                    a.observed.clone(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -127,7 +208,7 @@ pub fn digest(text: &str) -> String {
     format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
 }
 
-fn observed_digest(content: Option<&str>) -> String {
+pub(crate) fn observed_digest(content: Option<&str>) -> String {
     content.map_or_else(|| "absent".to_owned(), digest)
 }
 
@@ -139,14 +220,54 @@ fn unified_diff(path: &Path, before: &str, after: &str) -> String {
         .to_string()
 }
 
-/// Computes the plan: what to create, update and destroy so that the files
-/// on this host match `config`.
-pub fn plan(
+/// What a plan looks at besides the configuration.
+pub struct PlanOptions<'a> {
+    pub targets: &'a [String],
+    /// The time the plan is for (`CAIRN_NOW` or the clock).
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// Also list what retention keeps, and why.
+    pub verbose: bool,
+    /// Prune even where the latest run failed.
+    pub force_prune: bool,
+}
+
+/// Computes the plan: the files to create, update and destroy so that this
+/// host matches `config`, the jobs that are due, and the artifacts to prune
+/// and clean up.
+pub async fn plan(
     config: &Config,
     config_digest: String,
     host: &Host,
-    targets: &[String],
+    options: &PlanOptions<'_>,
 ) -> Result<Plan, PlanError> {
+    let mut actions = file_actions(config, host)?;
+    let job_plan = jobs::plan(config, host, options).await;
+    actions.extend(job_plan.actions);
+    let targets = options.targets;
+    if !targets.is_empty() {
+        actions.retain(|action| {
+            targets
+                .iter()
+                .any(|target| targets_address(target, &action.address))
+        });
+    }
+    let summary = Summary::of(&actions);
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        cairn_version: env!("CARGO_PKG_VERSION").to_owned(),
+        config: config.path.clone(),
+        env: config.env.clone(),
+        root: host.root.clone(),
+        config_digest,
+        targets: targets.to_vec(),
+        actions,
+        notes: job_plan.notes,
+        summary,
+    })
+}
+
+/// The unit files and cron entries to create, update and destroy.
+fn file_actions(config: &Config, host: &Host) -> Result<Vec<Action>, PlanError> {
     let observed = Observed::read(config, host)?;
     let mut actions = Vec::new();
     let units_dir = host.local(&config.settings.units_dir);
@@ -174,11 +295,12 @@ pub fn plan(
         actions.push(Action {
             address: unit.address(),
             action,
-            diff: unified_diff(&path, before, &unit.content),
-            path,
+            diff: Some(unified_diff(&path, before, &unit.content)),
+            path: Some(path),
             reason,
             content: Some(unit.content.clone()),
             observed: observed_digest(current.map(String::as_str)),
+            ..Action::default()
         });
     }
     for (file_name, current) in &observed.units {
@@ -200,11 +322,11 @@ pub fn plan(
         actions.push(Action {
             address: format!("unit.{job}.{suffix}"),
             action: ActionKind::Destroy,
-            diff: unified_diff(&path, current, ""),
-            path,
+            diff: Some(unified_diff(&path, current, "")),
+            path: Some(path),
             reason,
-            content: None,
             observed: observed_digest(Some(current)),
+            ..Action::default()
         });
     }
 
@@ -231,11 +353,16 @@ pub fn plan(
         actions.push(Action {
             address: format!("cron.{}", entry.job),
             action,
-            diff: unified_diff(&cron_path, &before, &format!("{}\n", entry.text)),
-            path: cron_path.clone(),
+            diff: Some(unified_diff(
+                &cron_path,
+                &before,
+                &format!("{}\n", entry.text),
+            )),
+            path: Some(cron_path.clone()),
             reason,
             content: Some(entry.text.clone()),
             observed: observed_digest(current.map(|c| c.text.as_str())),
+            ..Action::default()
         });
     }
     for current in &observed.cron_entries {
@@ -253,46 +380,15 @@ pub fn plan(
         actions.push(Action {
             address: format!("cron.{}", current.job),
             action: ActionKind::Destroy,
-            diff: unified_diff(&cron_path, &format!("{}\n", current.text), ""),
-            path: cron_path.clone(),
+            diff: Some(unified_diff(&cron_path, &format!("{}\n", current.text), "")),
+            path: Some(cron_path.clone()),
             reason,
-            content: None,
             observed: observed_digest(Some(&current.text)),
+            ..Action::default()
         });
     }
 
-    if !targets.is_empty() {
-        actions.retain(|action| {
-            targets
-                .iter()
-                .any(|target| targets_address(target, &action.address))
-        });
-    }
-    let summary = Summary {
-        add: actions
-            .iter()
-            .filter(|a| a.action == ActionKind::Create)
-            .count(),
-        change: actions
-            .iter()
-            .filter(|a| a.action == ActionKind::Update)
-            .count(),
-        destroy: actions
-            .iter()
-            .filter(|a| a.action == ActionKind::Destroy)
-            .count(),
-    };
-    Ok(Plan {
-        format_version: FORMAT_VERSION,
-        cairn_version: env!("CARGO_PKG_VERSION").to_owned(),
-        config: config.path.clone(),
-        env: config.env.clone(),
-        root: host.root.clone(),
-        config_digest,
-        targets: targets.to_vec(),
-        actions,
-        summary,
-    })
+    Ok(actions)
 }
 
 /// Whether `--target TARGET` selects `address`: the address itself, a
@@ -307,6 +403,7 @@ pub fn targets_address(target: &str, address: &str) -> bool {
             address == format!("cron.{job}")
                 || address == format!("unit.{job}.service")
                 || address == format!("unit.{job}.timer")
+                || (address.starts_with("artifact.") && address.split('.').nth(2) == Some(job))
         }
         None => false,
     }
@@ -332,6 +429,14 @@ mod tests {
         assert!(targets_address("job.app", "unit.app.timer"));
         assert!(targets_address("job.app", "cron.app"));
         assert!(!targets_address("job.app", "unit.apple.timer"));
+        assert!(targets_address(
+            "job.app",
+            "artifact.local.app.20261121T021500Z"
+        ));
+        assert!(!targets_address(
+            "job.app",
+            "artifact.local.apple.20261121T021500Z"
+        ));
     }
 
     #[test]

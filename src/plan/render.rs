@@ -21,11 +21,8 @@ impl Style {
     }
 
     fn symbol(self, action: ActionKind) -> String {
-        match action {
-            ActionKind::Create => self.paint("32", "+"),
-            ActionKind::Update => self.paint("33", "~"),
-            ActionKind::Destroy => self.paint("31", "-"),
-        }
+        let (code, symbol) = symbol(action);
+        self.paint(code, symbol)
     }
 
     fn diff_line(self, line: &str) -> String {
@@ -43,26 +40,78 @@ impl Style {
     }
 }
 
-/// What a group of actions is about, from the address.
-fn section(action: &Action) -> String {
-    let place = action
-        .path
-        .parent()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    if action.address.starts_with("unit.") {
-        format!("systemd units in {place}")
-    } else {
-        format!("cron entries in {}", action.path.display())
+/// The ANSI colour and the symbol of an action.
+fn symbol(action: ActionKind) -> (&'static str, &'static str) {
+    match action {
+        ActionKind::Create => ("32", "+"),
+        ActionKind::Update => ("33", "~"),
+        ActionKind::Destroy | ActionKind::Prune | ActionKind::Cleanup => ("31", "-"),
+        ActionKind::Run => ("36", ">"),
+        ActionKind::Keep => ("2", "="),
     }
+}
+
+fn verb(action: ActionKind) -> &'static str {
+    match action {
+        ActionKind::Create => "create",
+        ActionKind::Update => "update",
+        ActionKind::Destroy => "destroy",
+        ActionKind::Run => "run",
+        ActionKind::Prune => "prune",
+        ActionKind::Cleanup => "cleanup",
+        ActionKind::Keep => "keep",
+    }
+}
+
+/// What a group of actions is about.
+fn section(action: &Action) -> String {
+    match action.action {
+        ActionKind::Run => "Jobs to run".to_owned(),
+        ActionKind::Prune | ActionKind::Keep => format!(
+            "Retention at destination `{}`",
+            action.destination.as_deref().unwrap_or_default()
+        ),
+        ActionKind::Cleanup => format!(
+            "Incomplete artifacts at destination `{}`",
+            action.destination.as_deref().unwrap_or_default()
+        ),
+        _ => {
+            let path = action.path.as_deref().unwrap_or(std::path::Path::new(""));
+            if action.address.starts_with("unit.") {
+                let place = path
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                format!("systemd units in {place}")
+            } else {
+                format!("cron entries in {}", path.display())
+            }
+        }
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
-    format!(
-        "Plan: {} to add, {} to change, {} to destroy.",
-        s.add, s.change, s.destroy
-    )
+    let mut line = format!(
+        "Plan: {} to add, {} to change, {} to destroy, {} to run, {} to prune",
+        s.add,
+        s.change,
+        s.destroy,
+        plural(s.run, "job", "jobs"),
+        plural(s.prune, "artifact", "artifacts")
+    );
+    if s.cleanup > 0 {
+        line.push_str(&format!(
+            ", {} to clean up",
+            plural(s.cleanup, "incomplete artifact", "incomplete artifacts")
+        ));
+    }
+    line.push('.');
+    line
 }
 
 fn targeting_warning(plan: &Plan) -> Option<String> {
@@ -77,99 +126,109 @@ fn targeting_warning(plan: &Plan) -> Option<String> {
 }
 
 /// The human view: symbols, grouped by section, diffs for updates (and full
-/// content for creates and destroys with `verbose`), and the summary line.
+/// content for creates and destroys, and kept artifacts, with `verbose`),
+/// notes, and the summary line.
 pub fn text(plan: &Plan, style: Style, verbose: bool) -> String {
     let mut out = String::new();
     if let Some(warning) = targeting_warning(plan) {
         let _ = writeln!(out, "{}\n", style.paint("33", &warning));
     }
-    if !plan.has_changes() {
-        let _ = writeln!(
-            out,
-            "No changes. The schedules installed on this host match {}.",
-            plan.config.display()
-        );
-        return out;
-    }
-    let _ = writeln!(out, "cairn will perform the following actions:");
-    let mut current_section = String::new();
-    let width = plan
+    let shown: Vec<&Action> = plan
         .actions
         .iter()
-        .map(|a| a.address.len())
-        .max()
-        .unwrap_or(0);
-    for action in &plan.actions {
-        let section = section(action);
-        if section != current_section {
-            let _ = writeln!(out, "\n  {}:\n", style.paint("1", &section));
-            current_section = section;
-        }
+        .filter(|a| verbose || a.action != ActionKind::Keep)
+        .collect();
+    if !plan.has_changes() && shown.is_empty() {
         let _ = writeln!(
             out,
-            "  {} {:width$}  {}",
-            style.symbol(action.action),
-            action.address,
-            action.reason
+            "No changes. The schedules installed on this host match {}, no job is due and nothing is to be pruned.",
+            plan.config.display()
         );
-        if action.action == ActionKind::Update || verbose {
-            for line in action.diff.lines() {
-                let _ = writeln!(out, "        {}", style.diff_line(line));
+    } else {
+        if plan.has_changes() {
+            let _ = writeln!(out, "cairn will perform the following actions:");
+        }
+        let mut current_section = String::new();
+        let width = shown.iter().map(|a| a.address.len()).max().unwrap_or(0);
+        for action in shown {
+            let section = section(action);
+            if section != current_section {
+                let _ = writeln!(out, "\n  {}:\n", style.paint("1", &section));
+                current_section = section;
+            }
+            let _ = writeln!(
+                out,
+                "  {} {:width$}  {}",
+                style.symbol(action.action),
+                action.address,
+                action.reason
+            );
+            let show_diff = action.action == ActionKind::Update
+                || (verbose && matches!(action.action, ActionKind::Create | ActionKind::Destroy));
+            if let (true, Some(diff)) = (show_diff, &action.diff) {
+                for line in diff.lines() {
+                    let _ = writeln!(out, "        {}", style.diff_line(line));
+                }
             }
         }
     }
-    let _ = writeln!(out, "\n{}", style.paint("1", &summary_line(plan)));
+    if !plan.notes.is_empty() {
+        let _ = writeln!(out);
+        for note in &plan.notes {
+            let _ = writeln!(out, "{} {note}", style.paint("33", "note:"));
+        }
+    }
+    if plan.has_changes() {
+        let _ = writeln!(out, "\n{}", style.paint("1", &summary_line(plan)));
+    }
     out
 }
 
 /// The markdown view for pull-request comments: the summary first, each
-/// change's diff in a collapsed section.
+/// file change's diff in a collapsed section.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     if !plan.has_changes() {
         let _ = writeln!(out, "### cairn plan: no changes\n");
         let _ = writeln!(
             out,
-            "The schedules installed on this host match `{}`.",
+            "The schedules installed on this host match `{}`, no job is due and nothing is to be pruned.",
             plan.config.display()
         );
         return out;
     }
-    let s = &plan.summary;
     let _ = writeln!(
         out,
-        "### cairn plan: {} to add, {} to change, {} to destroy\n",
-        s.add, s.change, s.destroy
+        "### cairn {}\n",
+        summary_line(plan)
+            .trim_end_matches('.')
+            .replacen("Plan:", "plan:", 1)
     );
     if let Some(warning) = targeting_warning(plan) {
         let _ = writeln!(out, "> **{warning}**\n");
     }
     let _ = writeln!(out, "| | address | why |\n| --- | --- | --- |");
-    for action in &plan.actions {
-        let symbol = match action.action {
-            ActionKind::Create => "+ create",
-            ActionKind::Update => "~ update",
-            ActionKind::Destroy => "- destroy",
-        };
+    for action in plan.actions.iter().filter(|a| a.action != ActionKind::Keep) {
         let _ = writeln!(
             out,
-            "| `{symbol}` | `{}` | {} |",
+            "| `{} {}` | `{}` | {} |",
+            symbol(action.action).1,
+            verb(action.action),
             action.address,
             action.reason.replace('|', "\\|")
         );
     }
+    for note in &plan.notes {
+        let _ = writeln!(out, "\n> note: {note}");
+    }
     let _ = writeln!(out);
     for action in &plan.actions {
+        let Some(diff) = &action.diff else { continue };
         let _ = writeln!(
             out,
-            "<details><summary><code>{}</code> ({})</summary>\n\n```diff\n{}```\n\n</details>\n",
+            "<details><summary><code>{}</code> ({})</summary>\n\n```diff\n{diff}```\n\n</details>\n",
             action.address,
-            match action.action {
-                ActionKind::Create => "create",
-                ActionKind::Update => "update",
-                ActionKind::Destroy => "destroy",
-            },
-            action.diff
+            verb(action.action),
         );
     }
     out

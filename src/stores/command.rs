@@ -55,11 +55,14 @@ impl ToolCommand {
     }
 
     fn command(&self) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut words: Vec<&str> = self.exec.iter().flatten().map(String::as_str).collect();
         words.push(&self.program);
         let mut command = Command::new(words[0]);
         command.args(&words[1..]).args(&self.args);
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        // Its own process group, so that stopping it stops what it started.
+        command.process_group(0);
         command
     }
 
@@ -115,8 +118,9 @@ impl ToolCommand {
             out.write_all(&buffer[..n])?;
         })();
         if copied.is_err() {
-            // The pipeline gave up (a destination, a cancel): stop the tool.
-            let _ = child.kill();
+            // The pipeline gave up (a destination, a cancel): stop the tool
+            // and everything it started.
+            crate::cancel::signal_group(child.id(), libc::SIGKILL);
         }
         drop(stdout);
         let status = child.wait();

@@ -3,7 +3,10 @@
 mod calendar;
 mod cli;
 mod common;
+mod converge;
 mod examples;
 mod invalid;
 mod plan;
+mod retention;
+mod run_faults;
 mod schema;

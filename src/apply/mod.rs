@@ -1,7 +1,10 @@
-//! Executes a plan's actions: writes and removes the files, then tells
-//! systemd when it is running and `--root` is not set.
+//! Executes a plan's actions: writes and removes the files (then tells
+//! systemd when it is running and `--root` is not set), runs the due jobs in
+//! graph order, prunes and cleans up.
 
-use std::path::{Path, PathBuf};
+mod jobs;
+
+use std::path::Path;
 use std::process::Command;
 
 use crate::atomic;
@@ -37,14 +40,37 @@ pub struct Outcome {
     pub added: usize,
     pub changed: usize,
     pub destroyed: usize,
+    pub ran: usize,
+    pub pruned: usize,
+    pub cleaned: usize,
     /// What was said to systemd, or why nothing was.
     pub notes: Vec<String>,
     /// systemctl failures: the files are in place but systemd did not take them.
     pub errors: Vec<String>,
 }
 
-/// Applies `plan`. Files are written one by one, each atomically.
-pub fn apply(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, ApplyError> {
+/// How apply runs jobs.
+pub struct ApplyOptions {
+    /// Jobs run at once.
+    pub parallelism: usize,
+    /// The time of the plan, which names the runs' artifacts.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Applies `plan`: files first, each written atomically, then the runs with
+/// their prunes, then the other prunes and the cleanups.
+pub async fn apply(
+    plan: &Plan,
+    config: &Config,
+    host: &Host,
+    options: &ApplyOptions,
+) -> Result<Outcome, ApplyError> {
+    let mut outcome = apply_files(plan, config, host)?;
+    jobs::apply(plan, config, host, options, &mut outcome).await;
+    Ok(outcome)
+}
+
+fn apply_files(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, ApplyError> {
     let mut outcome = Outcome::default();
     let systemd = systemd_reachable(host);
     let timer_of = |action: &Action| -> Option<String> {
@@ -74,8 +100,8 @@ pub fn apply(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, Apply
         .filter(|a| a.address.starts_with("unit."))
     {
         match (&action.action, &action.content) {
-            (ActionKind::Destroy, _) => remove(&action.path)?,
-            (_, Some(content)) => write(&action.path, content)?,
+            (ActionKind::Destroy, _) => remove(file_path(action))?,
+            (_, Some(content)) => write(file_path(action), content)?,
             (_, None) => unreachable!("creates and updates carry their content"),
         }
         count(&mut outcome, action.action);
@@ -87,7 +113,7 @@ pub fn apply(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, Apply
         .filter(|a| a.address.starts_with("cron."))
         .collect();
     if let Some(first) = cron_actions.first() {
-        apply_cron(config, &first.path, &cron_actions)?;
+        apply_cron(config, file_path(first), &cron_actions)?;
         for action in &cron_actions {
             count(&mut outcome, action.action);
         }
@@ -103,7 +129,7 @@ pub fn apply(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, Apply
                 match action.action {
                     ActionKind::Create => systemctl(&["enable", "--now", &timer], &mut outcome),
                     ActionKind::Update => systemctl(&["restart", &timer], &mut outcome),
-                    ActionKind::Destroy => {}
+                    _ => {}
                 }
             }
         }
@@ -118,11 +144,19 @@ pub fn apply(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, Apply
     Ok(outcome)
 }
 
+fn file_path(action: &Action) -> &Path {
+    action
+        .path
+        .as_deref()
+        .expect("file actions carry their path")
+}
+
 fn count(outcome: &mut Outcome, action: ActionKind) {
     match action {
         ActionKind::Create => outcome.added += 1,
         ActionKind::Update => outcome.changed += 1,
         ActionKind::Destroy => outcome.destroyed += 1,
+        _ => {}
     }
 }
 
@@ -145,7 +179,7 @@ fn remove(path: &Path) -> Result<(), ApplyError> {
 
 /// Rewrites the cron file with the planned entries changed, keeping the
 /// entries the plan did not touch (a targeted plan), in job order.
-fn apply_cron(config: &Config, path: &PathBuf, actions: &[&Action]) -> Result<(), ApplyError> {
+fn apply_cron(config: &Config, path: &Path, actions: &[&Action]) -> Result<(), ApplyError> {
     let current = fs_err::read_to_string(path)
         .ok()
         .filter(|text| files::owner_config(text).as_deref() == Some(&config.path));

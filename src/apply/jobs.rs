@@ -1,0 +1,245 @@
+//! The job part of apply: due jobs run in graph order, independent ones
+//! concurrently up to the parallelism; a job's prunes run only after its new
+//! artifact landed at that destination; one failed job does not stop the
+//! others, but the jobs that run after it are skipped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::{ApplyOptions, Outcome};
+use crate::config::model::{Config, JobKind};
+use crate::destinations::{Destination, Found};
+use crate::history::{Outcome as RunOutcome, RunRecord};
+use crate::manifest::Reason;
+use crate::plan::{Action, ActionKind, Host, Plan};
+use crate::run::{self, RunOptions};
+
+pub(super) async fn apply(
+    plan: &Plan,
+    config: &Config,
+    host: &Host,
+    options: &ApplyOptions,
+    outcome: &mut Outcome,
+) {
+    let runs: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter(|a| a.action == ActionKind::Run)
+        .filter_map(|a| a.job.as_deref())
+        .collect();
+    let records = run_jobs(&runs, config, host, options, outcome).await;
+
+    let mut deletions: Vec<&Action> = Vec::new();
+    for action in plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.action, ActionKind::Prune | ActionKind::Cleanup))
+    {
+        if action.after_run {
+            let job = action.job.as_deref().unwrap_or_default();
+            let destination = action.destination.as_deref().unwrap_or_default();
+            let landed = records
+                .get(job)
+                .and_then(|r| r.as_ref())
+                .and_then(|r| r.destinations.get(destination))
+                .is_some_and(|d| d.outcome == RunOutcome::Success);
+            if !landed {
+                outcome.notes.push(format!(
+                    "skipped `{}`: the new artifact of job `{job}` did not land at `{destination}`",
+                    action.address
+                ));
+                continue;
+            }
+        }
+        deletions.push(action);
+    }
+    delete_artifacts(&deletions, config, outcome).await;
+}
+
+/// Runs the jobs, each after the jobs it waits for; returns each job's
+/// record (`None` when it was skipped or could not start).
+async fn run_jobs(
+    jobs: &[&str],
+    config: &Config,
+    host: &Host,
+    options: &ApplyOptions,
+    outcome: &mut Outcome,
+) -> BTreeMap<String, Option<RunRecord>> {
+    let planned: BTreeSet<&str> = jobs.iter().copied().collect();
+    let waits_for = |job: &str| -> Vec<String> {
+        let job = &config.jobs[job];
+        let mut others: Vec<String> = job.after.iter().map(ToString::to_string).collect();
+        if let JobKind::Verify(verify) = &job.kind {
+            others.push(verify.verifies.to_string());
+        }
+        others.retain(|other| planned.contains(other.as_str()));
+        others
+    };
+    let mut done: BTreeMap<String, Option<RunRecord>> = BTreeMap::new();
+    let mut pending: Vec<&str> = jobs.to_vec();
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Start every job whose predecessors are done, up to the parallelism.
+        let mut index = 0;
+        while index < pending.len() && running.len() < options.parallelism.max(1) {
+            let job = pending[index];
+            let before = waits_for(job);
+            if !before.iter().all(|other| done.contains_key(other)) {
+                index += 1;
+                continue;
+            }
+            pending.remove(index);
+            let failed: Vec<&String> = before
+                .iter()
+                .filter(|other| {
+                    !done[*other]
+                        .as_ref()
+                        .is_some_and(|r| r.outcome == RunOutcome::Success)
+                })
+                .collect();
+            if let Some(other) = failed.first() {
+                outcome.errors.push(format!(
+                    "job `{job}` was not run: job `{other}`, which it runs after, failed"
+                ));
+                done.insert(job.to_owned(), None);
+                continue;
+            }
+            let run_options = RunOptions {
+                reason: Reason::Scheduled,
+                now: options.now,
+            };
+            running.push(async move { (job, run::run(config, job, host, run_options).await) });
+        }
+        let Some((job, result)) = running.next().await else {
+            break;
+        };
+        let record = match result {
+            Ok(record) => {
+                if record.outcome == RunOutcome::Success {
+                    outcome.ran += 1;
+                } else {
+                    outcome.errors.push(describe_failure(&record));
+                }
+                Some(record)
+            }
+            Err(error) => {
+                outcome
+                    .errors
+                    .push(format!("job `{job}` could not run: {error}"));
+                None
+            }
+        };
+        done.insert(job.to_owned(), record);
+    }
+    done
+}
+
+fn describe_failure(record: &RunRecord) -> String {
+    let mut parts = Vec::new();
+    if let Some(error) = &record.error {
+        parts.push(error.clone());
+    }
+    for (destination, outcome) in &record.destinations {
+        if let Some(error) = &outcome.error {
+            if record.error.as_deref().is_none_or(|e| !error.contains(e)) {
+                parts.push(format!("destination `{destination}`: {error}"));
+            }
+        }
+    }
+    format!(
+        "job `{}` failed (run {}): {}",
+        record.job,
+        record.id,
+        parts.join("; ")
+    )
+}
+
+/// Prunes and cleanups, each checked against what the plan saw: an artifact
+/// that changed since is left alone.
+async fn delete_artifacts(actions: &[&Action], config: &Config, outcome: &mut Outcome) {
+    // One listing per destination and job.
+    let mut groups: BTreeMap<(&str, &str), Vec<&Action>> = BTreeMap::new();
+    for action in actions {
+        let (Some(destination), Some(job)) = (action.destination.as_deref(), action.job.as_deref())
+        else {
+            continue;
+        };
+        groups.entry((destination, job)).or_default().push(action);
+    }
+    for ((destination_name, job), actions) in groups {
+        let Some(config_destination) = config
+            .destinations
+            .iter()
+            .find(|(n, _)| n.as_str() == destination_name)
+        else {
+            continue;
+        };
+        let destination: Box<dyn Destination> =
+            match crate::destinations::open(destination_name, config_destination.1).await {
+                Ok(destination) => destination,
+                Err(error) => {
+                    outcome
+                        .errors
+                        .push(format!("destination `{destination_name}`: {error}"));
+                    continue;
+                }
+            };
+        let listing = match destination.list(Some(job)).await {
+            Ok(listing) => listing,
+            Err(error) => {
+                outcome.errors.push(format!(
+                    "destination `{destination_name}` cannot be listed: {error}"
+                ));
+                continue;
+            }
+        };
+        for action in actions {
+            let id = action.artifact.as_deref().unwrap_or_default();
+            let found: Option<&Found> = listing.artifacts.iter().find(|a| a.id == id);
+            match found {
+                Some(found) if crate::plan::jobs::artifact_digest(found) != action.observed => {
+                    outcome.errors.push(format!(
+                        "`{}` changed since the plan was made; it was left alone",
+                        action.address
+                    ));
+                }
+                Some(found) => match destination.delete(found).await {
+                    Ok(()) => count(action, outcome),
+                    Err(error) => outcome
+                        .errors
+                        .push(format!("cannot delete `{}`: {error}", action.address)),
+                },
+                None => {
+                    let uploads: Vec<_> = listing.uploads.iter().filter(|u| u.id == id).collect();
+                    if uploads.is_empty() {
+                        outcome
+                            .notes
+                            .push(format!("`{}` was already gone", action.address));
+                        continue;
+                    }
+                    let mut ok = true;
+                    for upload in uploads {
+                        if let Err(error) = destination.abort_upload(upload).await {
+                            ok = false;
+                            outcome.errors.push(format!(
+                                "cannot abort the upload of `{}`: {error}",
+                                action.address
+                            ));
+                        }
+                    }
+                    if ok {
+                        count(action, outcome);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn count(action: &Action, outcome: &mut Outcome) {
+    match action.action {
+        ActionKind::Prune => outcome.pruned += 1,
+        _ => outcome.cleaned += 1,
+    }
+}

@@ -1,0 +1,436 @@
+//! The job part of a plan: which jobs are due (SPEC §4), which artifacts
+//! fall outside their retention (SPEC §6), and which incomplete artifacts
+//! are old enough to clean up. Nothing here writes anything.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{observed_digest, Action, ActionKind, Host, PlanOptions};
+use crate::config::model::{Config, Job, JobKind};
+use crate::destinations::{Found, FoundState, Listing};
+use crate::history::{self, Outcome, RunRecord};
+use crate::inventory;
+use crate::manifest::Reason;
+use crate::retention;
+
+/// How long data without a manifest may sit before cleanup removes it: a
+/// run in progress is never this old.
+pub const CLEANUP_GRACE_HOURS: i64 = 24;
+/// How long safety backups taken by `restore --force` are kept.
+pub const SAFETY_DAYS: i64 = 7;
+
+pub struct JobPlan {
+    pub actions: Vec<Action>,
+    pub notes: Vec<String>,
+}
+
+/// What is known about one job's runs.
+struct JobState {
+    /// The start of the newest successful run, from the history or else the
+    /// newest complete artifact.
+    last_success: Option<DateTime<Utc>>,
+    /// The outcome of the newest run at each destination.
+    last_at: BTreeMap<String, Outcome>,
+    /// The PID of a run in progress.
+    running: Option<String>,
+}
+
+/// The artifacts of each (destination, job), found once so that planning
+/// stays near-linear in the number of artifacts.
+type ByJob<'a> = BTreeMap<(&'a str, &'a str), Vec<&'a Found>>;
+
+fn index_artifacts(listings: &BTreeMap<String, Result<Listing, String>>) -> ByJob<'_> {
+    let mut by_job: ByJob = BTreeMap::new();
+    for (destination, listing) in listings {
+        let Ok(listing) = listing else { continue };
+        for found in &listing.artifacts {
+            by_job
+                .entry((destination.as_str(), found.job.as_str()))
+                .or_default()
+                .push(found);
+        }
+    }
+    by_job
+}
+
+fn job_state(
+    job: &str,
+    records: &[&RunRecord],
+    artifacts: &ByJob<'_>,
+    host: &Host,
+    config: &Config,
+) -> JobState {
+    let mut last_success = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Success && r.reason != Reason::Safety)
+        .map(|r| r.started_at)
+        .max();
+    if last_success.is_none() {
+        // No history (a new state directory): the artifacts tell.
+        last_success = artifacts
+            .iter()
+            .filter(|((_, j), _)| *j == job)
+            .flat_map(|(_, found)| found)
+            .filter(|a| a.manifest().is_some_and(|m| m.reason != Reason::Safety))
+            .map(|a| a.time)
+            .max();
+    }
+    let mut last_at = BTreeMap::new();
+    for record in records.iter().filter(|r| r.reason != Reason::Safety) {
+        for (destination, outcome) in &record.destinations {
+            last_at.insert(destination.clone(), outcome.outcome);
+        }
+    }
+    let lock = host
+        .local(&config.settings.state_dir)
+        .join("locks")
+        .join(format!("{job}.lock"));
+    JobState {
+        last_success,
+        last_at,
+        running: crate::lock::holder(&lock),
+    }
+}
+
+/// Plans runs, prunes and cleanups for every job.
+pub async fn plan(config: &Config, host: &Host, options: &PlanOptions<'_>) -> JobPlan {
+    let mut actions = Vec::new();
+    let mut notes = Vec::new();
+    let state_dir = host.local(&config.settings.state_dir);
+    let records = history::read(&state_dir, None).unwrap_or_else(|error| {
+        notes.push(format!(
+            "the run history in {} cannot be read: {error}",
+            state_dir.display()
+        ));
+        Vec::new()
+    });
+    let opened = inventory::open_all(config).await;
+    let listings = inventory::read(&opened, None).await.destinations;
+    let artifacts = index_artifacts(&listings);
+    let mut records_by_job: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
+    for record in &records {
+        records_by_job
+            .entry(record.job.as_str())
+            .or_default()
+            .push(record);
+    }
+    for (destination, listing) in &listings {
+        if let Err(error) = listing {
+            notes.push(format!("destination `{destination}` cannot be read, so nothing is pruned or cleaned up there: {error}"));
+        }
+    }
+
+    let mut will_run = BTreeMap::new();
+    for job in config.jobs.values() {
+        let job_records = records_by_job
+            .get(job.name.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let state = job_state(job.name.as_str(), job_records, &artifacts, host, config);
+        if let Some(pid) = &state.running {
+            notes.push(format!("job.{} is running (pid {pid}); it is not started again and not pruned until it ends", job.name));
+            continue;
+        }
+        if let JobKind::Verify(_) = job.kind {
+            continue;
+        }
+        if let Some(reason) = due(job, options.now, config, state.last_success) {
+            actions.push(Action {
+                address: format!("job.{}", job.name),
+                action: ActionKind::Run,
+                reason,
+                job: Some(job.name.to_string()),
+                observed: state
+                    .last_success
+                    .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
+                ..Action::default()
+            });
+            will_run.insert(job.name.to_string(), true);
+        }
+        prune(
+            config,
+            job,
+            &state,
+            &artifacts,
+            options,
+            will_run.contains_key(job.name.as_str()),
+            &mut actions,
+            &mut notes,
+        );
+    }
+    if config
+        .jobs
+        .values()
+        .any(|j| matches!(j.kind, JobKind::Verify(_)))
+    {
+        notes.push("verify jobs are not run by apply yet (restore and verify are not built in this version)".to_owned());
+    }
+    cleanup(config, &records, &listings, options.now, host, &mut actions);
+    JobPlan { actions, notes }
+}
+
+/// Why a job is due at `now`, or `None`. A job is due when it never ran, or
+/// when its most recent scheduled time plus its jitter has passed and no
+/// successful run started at or after that time.
+fn due(
+    job: &Job,
+    now: DateTime<Utc>,
+    config: &Config,
+    last_success: Option<DateTime<Utc>>,
+) -> Option<String> {
+    let Some(last) = last_success else {
+        return Some("never ran".to_owned());
+    };
+    let local_now = now.with_timezone(&config.timezone);
+    let scheduled = job.schedule.cron.latest_at_or_before(&local_now)?;
+    let scheduled_utc = scheduled.with_timezone(&Utc);
+    if scheduled_utc + job.schedule.jitter.to_chrono() > now || last >= scheduled_utc {
+        return None;
+    }
+    Some(format!(
+        "last success {} ago; due since {}",
+        ago(now - last),
+        scheduled.format("%Y-%m-%d %H:%M %Z")
+    ))
+}
+
+/// "12m", "26h", "3d4h": how long ago, to the minute; hours up to two days.
+fn ago(elapsed: chrono::Duration) -> String {
+    let minutes = elapsed.num_minutes().max(0);
+    let hours = minutes / 60;
+    match (hours, hours / 24, hours % 24) {
+        (0, _, _) => format!("{minutes}m"),
+        (h, _, _) if h < 48 => format!("{h}h"),
+        (_, d, 0) => format!("{d}d"),
+        (_, d, h) => format!("{d}d{h}h"),
+    }
+}
+
+fn artifact_address(destination: &str, found: &Found) -> String {
+    format!("artifact.{destination}.{}.{}", found.job, found.id)
+}
+
+/// What the plan records of an artifact, so that apply can tell it changed.
+pub fn artifact_digest(found: &Found) -> String {
+    match &found.state {
+        FoundState::Complete(manifest) => {
+            observed_digest(Some(&String::from_utf8_lossy(&manifest.to_json())))
+        }
+        _ => observed_digest(Some(&found.objects.join("\n"))),
+    }
+}
+
+/// The prunes (and, with --verbose, the keeps) of one job at each destination.
+#[allow(clippy::too_many_arguments)]
+fn prune(
+    config: &Config,
+    job: &Job,
+    state: &JobState,
+    by_job: &ByJob<'_>,
+    options: &PlanOptions<'_>,
+    runs_now: bool,
+    actions: &mut Vec<Action>,
+    notes: &mut Vec<String>,
+) {
+    let Some(backup) = job.backup() else { return };
+    for destination in &backup.to {
+        let artifacts: Vec<&Found> = by_job
+            .get(&(destination.as_str(), job.name.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        // Safety backups are outside retention; they go after a week.
+        for found in artifacts
+            .iter()
+            .filter(|a| a.manifest().is_some_and(|m| m.reason == Reason::Safety))
+        {
+            if options.now - found.time > chrono::Duration::days(SAFETY_DAYS) {
+                actions.push(Action {
+                    address: artifact_address(destination.as_str(), found),
+                    action: ActionKind::Prune,
+                    reason: format!("safety backup older than {SAFETY_DAYS}d"),
+                    job: Some(job.name.to_string()),
+                    destination: Some(destination.to_string()),
+                    artifact: Some(found.id.clone()),
+                    observed: artifact_digest(found),
+                    ..Action::default()
+                });
+            }
+        }
+        let Some(policy) = backup.retention.get(destination) else {
+            continue;
+        };
+        let last_failed = state.last_at.get(destination.as_str()) == Some(&Outcome::Failed);
+        if last_failed && !runs_now && !options.force_prune {
+            notes.push(format!(
+                "nothing of job `{}` is pruned at `{destination}`: its latest run failed there (apply --force-prune overrides)",
+                job.name
+            ));
+            continue;
+        }
+        let counted: Vec<&Found> = artifacts
+            .iter()
+            .copied()
+            .filter(|a| a.manifest().is_some_and(|m| m.reason != Reason::Safety))
+            .collect();
+        // The run this plan makes counts as the newest artifact: prunes are
+        // computed as of after it lands, and wait for it.
+        let mut times: Vec<DateTime<Utc>> = counted.iter().map(|a| a.time).collect();
+        let pending = runs_now.then(|| options.now.with_nanosecond_zero());
+        if let Some(pending) = pending {
+            times.push(pending);
+        }
+        let decisions = retention::apply(&policy.policy, &times, config.timezone);
+        let newest = times.iter().copied().max();
+        let description = retention::describe(&policy.policy);
+        for (found, decision) in counted.iter().zip(&decisions) {
+            let address = artifact_address(destination.as_str(), found);
+            let common = Action {
+                address,
+                job: Some(job.name.to_string()),
+                destination: Some(destination.to_string()),
+                artifact: Some(found.id.clone()),
+                observed: artifact_digest(found),
+                ..Action::default()
+            };
+            if decision.keep || Some(found.time) == newest {
+                if options.verbose {
+                    let reason = if decision.keep {
+                        format!("kept by {}", decision.reasons.join(", "))
+                    } else {
+                        "kept: the newest good artifact is never pruned".to_owned()
+                    };
+                    actions.push(Action {
+                        action: ActionKind::Keep,
+                        reason,
+                        ..common
+                    });
+                }
+                continue;
+            }
+            actions.push(Action {
+                action: ActionKind::Prune,
+                reason: format!("outside {description}"),
+                after_run: runs_now,
+                ..common
+            });
+        }
+    }
+}
+
+trait WithNanosecondZero {
+    fn with_nanosecond_zero(self) -> Self;
+}
+
+impl WithNanosecondZero for DateTime<Utc> {
+    /// Artifact IDs have whole seconds.
+    fn with_nanosecond_zero(self) -> Self {
+        chrono::Timelike::with_nanosecond(&self, 0).unwrap_or(self)
+    }
+}
+
+/// Cleanups: data without a manifest, and unfinished uploads, older than the
+/// grace period, of jobs that are not running now.
+fn cleanup(
+    config: &Config,
+    records: &[RunRecord],
+    listings: &BTreeMap<String, Result<Listing, String>>,
+    now: DateTime<Utc>,
+    host: &Host,
+    actions: &mut Vec<Action>,
+) {
+    let grace = chrono::Duration::hours(CLEANUP_GRACE_HOURS);
+    // A run in the history is over: what it left without a manifest is dead
+    // at once (a destination that failed mid-upload), no need to wait.
+    let finished: std::collections::BTreeSet<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.job.as_str(), r.id.as_str()))
+        .collect();
+    let running = |job: &str| {
+        crate::lock::holder(
+            &host
+                .local(&config.settings.state_dir)
+                .join("locks")
+                .join(format!("{job}.lock")),
+        )
+        .is_some()
+    };
+    let why = |job: &str, id: &str, what: &str| {
+        if finished.contains(&(job, id)) {
+            Some(format!(
+                "{what} left by run {id}, which ended without completing it"
+            ))
+        } else if crate::destinations::id_time(id).is_some_and(|t| now - t > grace) {
+            Some(format!(
+                "{what}, older than {CLEANUP_GRACE_HOURS}h: an interrupted run"
+            ))
+        } else {
+            None
+        }
+    };
+    for (destination, listing) in listings {
+        let Ok(listing) = listing else { continue };
+        for found in &listing.artifacts {
+            if !matches!(found.state, FoundState::Incomplete) || running(&found.job) {
+                continue;
+            }
+            let Some(reason) = why(&found.job, &found.id, "data without a manifest") else {
+                continue;
+            };
+            actions.push(Action {
+                address: artifact_address(destination, found),
+                action: ActionKind::Cleanup,
+                reason,
+                job: Some(found.job.clone()),
+                destination: Some(destination.clone()),
+                artifact: Some(found.id.clone()),
+                observed: artifact_digest(found),
+                ..Action::default()
+            });
+        }
+        for upload in &listing.uploads {
+            let listed = listing.artifacts.iter().any(|a| {
+                a.job == upload.job
+                    && a.id == upload.id
+                    && matches!(a.state, FoundState::Incomplete)
+            });
+            if listed || running(&upload.job) {
+                continue;
+            }
+            let Some(reason) = why(&upload.job, &upload.id, "an unfinished multipart upload")
+            else {
+                continue;
+            };
+            let address = format!("artifact.{destination}.{}.{}", upload.job, upload.id);
+            if actions
+                .iter()
+                .any(|a| a.address == address && a.action == ActionKind::Cleanup)
+            {
+                continue;
+            }
+            actions.push(Action {
+                address,
+                action: ActionKind::Cleanup,
+                reason,
+                job: Some(upload.job.clone()),
+                destination: Some(destination.clone()),
+                artifact: Some(upload.id.clone()),
+                observed: observed_digest(Some(&upload.upload_id)),
+                ..Action::default()
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(ago(chrono::Duration::minutes(12)), "12m");
+        assert_eq!(ago(chrono::Duration::hours(26)), "26h");
+        assert_eq!(ago(chrono::Duration::hours(76)), "3d4h");
+        assert_eq!(ago(chrono::Duration::days(3)), "3d");
+    }
+}
