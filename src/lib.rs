@@ -33,6 +33,7 @@ pub use exit::ExitStatus;
 
 /// Runs cairn with the given command line and returns how it ended.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
+    bound_allocator();
     output::install_error_handler();
     match cli::run(args) {
         Ok(status) => status,
@@ -41,5 +42,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
             eprintln!("{error:?}");
             ExitStatus::Failure
         }
+    }
+}
+
+/// Keeps glibc's allocator from holding on to freed stream buffers: a fixed
+/// mmap threshold (glibc otherwise raises it after the first large free, and
+/// later multi-MiB buffers then stay in the heap) and two arenas, so that
+/// peak memory stays near what the pipeline holds at once.
+fn bound_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 512 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

@@ -1,6 +1,7 @@
 //! Redis: an RDB snapshot streamed over the replication protocol
-//! (`redis-cli --rdb -`), or BGSAVE, a wait for LASTSAVE to move, and a copy
-//! of the file for a local instance. The password goes in REDISCLI_AUTH.
+//! (`redis-cli --rdb -`), or BGSAVE, a wait until no save is in progress,
+//! and a copy of the file for a local instance. The password goes in
+//! REDISCLI_AUTH.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -67,9 +68,10 @@ impl Redis {
         Ok(output)
     }
 
-    /// BGSAVE, then wait until LASTSAVE moves past its value before it.
+    /// BGSAVE, then wait until the server has no save in progress: the one
+    /// started here has then ended. (LASTSAVE counts whole seconds, so it
+    /// cannot tell this save from one that ended earlier in the same second.)
     fn bgsave(&self, cancel: &Cancel) -> Result<PathBuf, StoreError> {
-        let before = self.query(&["LASTSAVE"])?;
         let started = Instant::now();
         loop {
             let reply = self.query(&["BGSAVE"]);
@@ -90,19 +92,22 @@ impl Redis {
                 ));
             }
         }
-        loop {
-            std::thread::sleep(Duration::from_millis(200));
+        let status = loop {
+            std::thread::sleep(Duration::from_millis(100));
             if cancel.is_cancelled() {
                 return Err(StoreError::new(
                     &self.name,
                     cancel.reason().unwrap_or_default(),
                 ));
             }
-            if self.query(&["LASTSAVE"])? != before {
-                break;
+            let status = self.query(&["INFO", "persistence"])?;
+            if status
+                .lines()
+                .any(|line| line.trim() == "rdb_bgsave_in_progress:0")
+            {
+                break status;
             }
-        }
-        let status = self.query(&["INFO", "persistence"])?;
+        };
         if status
             .lines()
             .any(|line| line.trim() == "rdb_last_bgsave_status:err")

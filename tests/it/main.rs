@@ -9,4 +9,5 @@ mod invalid;
 mod plan;
 mod retention;
 mod run_faults;
+mod run_stores;
 mod schema;
