@@ -20,7 +20,11 @@ use crate::destinations::Message;
 /// Bytes per chunk sent to destinations.
 pub const CHUNK_SIZE: usize = 1 << 20;
 /// Chunks a destination may lag behind before the dump waits for it.
-pub const CHANNEL_CAPACITY: usize = 4;
+pub const CHANNEL_CAPACITY: usize = 2;
+/// Input each zstd worker compresses at a time. zstd's default for level 3
+/// is 8 MiB, and it keeps several jobs' input and output per worker; 2 MiB
+/// keeps compression memory to a few MiB with little loss of ratio.
+const ZSTD_JOB_SIZE: u32 = 2 << 20;
 
 /// The suffix stored objects get: `.zst`, `.gz`, then `.age` when encrypted.
 pub fn stored_name(stream: &str, compression: &Compression, encrypted: bool) -> String {
@@ -213,6 +217,7 @@ impl Chain {
                     zstd::stream::write::Encoder::new(encrypt, compression.level.unwrap_or(3))?;
                 // One worker compresses while this thread reads the dump.
                 encoder.multithread(compression_workers())?;
+                encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
                 Compress::Zstd(encoder)
             }
             CompressionAlgorithm::Gzip => {
@@ -245,13 +250,17 @@ impl Chain {
     }
 }
 
-/// zstd worker threads: one, so that compression overlaps reading the dump
-/// without taking the core the database server itself needs.
+/// zstd worker threads: two (or one on a single core). Where data
+/// compresses well they idle; where it does not (random text) compression
+/// is the bottleneck and the second worker keeps cairn level with
+/// `zstd -T2`. `CAIRN_ZSTD_WORKERS` overrides it, for benchmarks.
 fn compression_workers() -> u32 {
     std::env::var("CAIRN_ZSTD_WORKERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(2) as u32)
+        })
 }
 
 impl Write for Chain {

@@ -268,6 +268,12 @@ fn prune(
             ));
             continue;
         }
+        if last_failed && runs_now && !options.force_prune {
+            notes.push(format!(
+                "job `{}`'s latest run failed at `{destination}`: nothing is pruned there unless this run lands",
+                job.name
+            ));
+        }
         let counted: Vec<&Found> = artifacts
             .iter()
             .copied()

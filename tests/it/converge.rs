@@ -121,3 +121,92 @@ fn four_hundred_days_of_apply_leave_what_the_policy_predicts() {
         );
     }
 }
+
+#[test]
+fn a_failing_job_keeps_its_artifacts_and_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/quickstart"), dir.path());
+    let _ = std::fs::remove_dir_all(dir.path().join("backups"));
+    let start: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 1, 3, 0, 0).unwrap();
+    let at = |day: i64| (start + Duration::days(day)).to_rfc3339();
+    let cairn_at = |day: i64, args: &[&str]| {
+        run(cairn(dir.path())
+            .env("CAIRN_NOW", at(day))
+            .args(["--root", "root"])
+            .args(args))
+    };
+    for day in 0..20 {
+        assert_eq!(
+            cairn_at(day, &["apply", "--auto-approve"]).code,
+            0,
+            "day {day}"
+        );
+    }
+    let files_before: BTreeSet<_> = artifacts(dir.path())
+        .into_iter()
+        .filter(|(j, _)| j == "files")
+        .collect();
+    assert!(
+        files_before.len() > 7,
+        "retention has kept several: {files_before:?}"
+    );
+
+    // The directory the `files` job backs up goes away: its runs fail.
+    std::fs::rename(
+        dir.path().join("data/files"),
+        dir.path().join("data/files.moved"),
+    )
+    .unwrap();
+    let apply = cairn_at(20, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 1, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply.stderr.contains("job `files` failed"),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        apply.stderr.contains("is not a directory"),
+        "{}",
+        apply.stderr
+    );
+    assert!(
+        apply.stdout.contains("did not land at `local`"),
+        "the prunes say why they were skipped:\n{}",
+        apply.stdout
+    );
+    // The other job ran and pruned as usual.
+    let left = artifacts(dir.path());
+    assert!(left.contains(&(
+        "app_db".to_owned(),
+        start
+            .checked_add_signed(Duration::days(20))
+            .unwrap()
+            .format("%Y%m%dT%H%M%SZ")
+            .to_string()
+    )));
+    let files_after: BTreeSet<_> = left.into_iter().filter(|(j, _)| j == "files").collect();
+    assert_eq!(
+        files_after, files_before,
+        "nothing of the failing job was pruned"
+    );
+
+    // The next plan says why its artifacts stay until a run lands.
+    let plan = cairn_at(21, &["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("job `files`'s latest run failed at `local`"),
+        "{}",
+        plan.stdout
+    );
+    // It runs and fails again: still nothing of it is pruned.
+    let apply = cairn_at(21, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 1);
+    assert_eq!(
+        artifacts(dir.path())
+            .into_iter()
+            .filter(|(j, _)| j == "files")
+            .collect::<BTreeSet<_>>(),
+        files_before
+    );
+}
