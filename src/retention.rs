@@ -139,19 +139,9 @@ pub fn parse_spec(spec: &str) -> Result<RetentionPolicy, String> {
         let count: u32 = value
             .parse()
             .map_err(|_| format!("`{part}`: the count must be a whole number from 0 up"))?;
-        let slot = match key {
-            "keep_last" => &mut policy.keep_last,
-            "hourly" => &mut policy.hourly,
-            "daily" => &mut policy.daily,
-            "weekly" => &mut policy.weekly,
-            "monthly" => &mut policy.monthly,
-            "yearly" => &mut policy.yearly,
-            _ => {
-                return Err(format!(
-                    "unknown rule `{key}`; the rules are keep_last, hourly, daily, weekly, monthly, yearly and within"
-                ))
-            }
-        };
+        let slot = policy.count_mut(key).ok_or_else(|| {
+            format!("unknown rule `{key}`; the rules are keep_last, hourly, daily, weekly, monthly, yearly and within")
+        })?;
         *slot = Some(count);
     }
     if policy == RetentionPolicy::default() {

@@ -166,21 +166,13 @@ fn inline_policy<E: de::Error>(
                 "`{key} = {n}`: a retention count must be a whole number from 0 up"
             ))
         })?;
-        let slot = match key.as_str() {
-            "keep_last" => &mut policy.keep_last,
-            "hourly" => &mut policy.hourly,
-            "daily" => &mut policy.daily,
-            "weekly" => &mut policy.weekly,
-            "monthly" => &mut policy.monthly,
-            "yearly" => &mut policy.yearly,
-            _ => {
-                return Err(E::custom(format!(
+        let slot = policy.count_mut(&key).ok_or_else(|| {
+            E::custom(format!(
                     "unknown retention tier `{key}`, expected one of {}; to give destination \
                      `{key}` its own policy write `{key} = {{ daily = {n} }}` or `{key} = \"POLICY\"`",
                     RETENTION_TIERS.map(|t| format!("`{t}`")).join(", ")
-                )))
-            }
-        };
+            ))
+        })?;
         *slot = Some(count);
     }
     Ok(policy)

@@ -400,6 +400,22 @@ pub struct RetentionPolicy {
     pub within: Option<Duration>,
 }
 
+impl RetentionPolicy {
+    /// The count of tier `tier` (`keep_last`, `hourly`, ... `yearly`), for
+    /// the parsers of the inline and `--policy` forms; `None` for any other name.
+    pub fn count_mut(&mut self, tier: &str) -> Option<&mut Option<u32>> {
+        Some(match tier {
+            "keep_last" => &mut self.keep_last,
+            "hourly" => &mut self.hourly,
+            "daily" => &mut self.daily,
+            "weekly" => &mut self.weekly,
+            "monthly" => &mut self.monthly,
+            "yearly" => &mut self.yearly,
+            _ => return None,
+        })
+    }
+}
+
 /// The tier keys of a retention policy.
 pub const RETENTION_TIERS: [&str; 7] = [
     "keep_last",
