@@ -133,52 +133,6 @@ impl Graph {
         }
     }
 
-    /// Job names in an order where every job comes after the jobs it waits
-    /// for (`after`, `verifies`); ties in name order.
-    pub fn job_order(&self) -> Vec<String> {
-        let mut order = Vec::new();
-        let mut done = std::collections::BTreeSet::new();
-        let jobs: Vec<&Node> = self
-            .index
-            .keys()
-            .filter(|n| matches!(n, Node::Job(_)))
-            .collect();
-        while order.len() < jobs.len() {
-            let before = order.len();
-            for node in &jobs {
-                let Node::Job(name) = node else { continue };
-                if done.contains(name) {
-                    continue;
-                }
-                let ready = self
-                    .waits_for(name)
-                    .iter()
-                    .all(|other| done.contains(other));
-                if ready {
-                    done.insert(name.clone());
-                    order.push(name.clone());
-                }
-            }
-            assert!(order.len() > before, "validation rejects `after` cycles");
-        }
-        order
-    }
-
-    /// The jobs `job` waits for.
-    pub fn waits_for(&self, job: &str) -> Vec<String> {
-        let Some(index) = self.index.get(&Node::Job(job.to_owned())) else {
-            return Vec::new();
-        };
-        self.graph
-            .edges_directed(*index, Direction::Outgoing)
-            .filter(|e| *e.weight() == Edge::After)
-            .filter_map(|e| match &self.graph[e.target()] {
-                Node::Job(name) => Some(name.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// The graph as text: each node with what it uses and waits for.
     pub fn to_text(&self) -> String {
         let mut out = String::new();

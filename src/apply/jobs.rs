@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{ApplyOptions, Outcome};
-use crate::config::model::{Config, JobKind};
+use crate::config::model::Config;
 use crate::destinations::{Destination, Found};
 use crate::history::{Outcome as RunOutcome, RunRecord};
 use crate::manifest::Reason;
@@ -67,14 +67,14 @@ async fn run_jobs(
     outcome: &mut Outcome,
 ) -> BTreeMap<String, Option<RunRecord>> {
     let planned: BTreeSet<&str> = jobs.iter().copied().collect();
+    // Only jobs this apply runs are waited for.
     let waits_for = |job: &str| -> Vec<String> {
-        let job = &config.jobs[job];
-        let mut others: Vec<String> = job.after.iter().map(ToString::to_string).collect();
-        if let JobKind::Verify(verify) = &job.kind {
-            others.push(verify.verifies.to_string());
-        }
-        others.retain(|other| planned.contains(other.as_str()));
-        others
+        config.jobs[job]
+            .waits_for()
+            .into_iter()
+            .filter(|other| planned.contains(other.as_str()))
+            .map(ToString::to_string)
+            .collect()
     };
     let mut done: BTreeMap<String, Option<RunRecord>> = BTreeMap::new();
     let mut pending: Vec<&str> = jobs.to_vec();

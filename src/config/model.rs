@@ -117,6 +117,18 @@ pub struct Notifier {
 }
 
 impl Job {
+    /// The jobs this one runs after when both run: its `after`, and for a
+    /// verify job the job it verifies.
+    pub fn waits_for(&self) -> Vec<&Name> {
+        let mut jobs: Vec<&Name> = self.after.iter().collect();
+        if let JobKind::Verify(verify) = &self.kind {
+            if !jobs.contains(&&verify.verifies) {
+                jobs.push(&verify.verifies);
+            }
+        }
+        jobs
+    }
+
     pub fn backup(&self) -> Option<&Backup> {
         match &self.kind {
             JobKind::Backup(backup) => Some(backup),

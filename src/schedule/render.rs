@@ -133,9 +133,9 @@ pub fn unit_files(config: &Config) -> Vec<UnitFile> {
                 "job": job.name,
                 "exec_start": exec_start.join(" "),
                 "user": config.settings.run_as,
-                "after": waits_for(job)
+                "after": job.waits_for()
                     .iter()
-                    .map(|other| unit_file_name(other, "service"))
+                    .map(|other| unit_file_name(other.as_str(), "service"))
                     .collect::<Vec<_>>(),
                 "environment_file": config.settings.environment_file.as_ref().map(|p| systemd_escape(&p.display().to_string())),
                 "timeout": job.timeout.map_or("infinity".to_owned(), |t| t.as_seconds().to_string()),
@@ -171,17 +171,6 @@ pub fn unit_files(config: &Config) -> Vec<UnitFile> {
         });
     }
     files
-}
-
-/// The jobs a job runs after: its `after`, and for a verify job the job it verifies.
-fn waits_for(job: &Job) -> Vec<String> {
-    let mut jobs: Vec<String> = job.after.iter().map(ToString::to_string).collect();
-    if let JobKind::Verify(verify) = &job.kind {
-        if !job.after.contains(&verify.verifies) {
-            jobs.push(verify.verifies.to_string());
-        }
-    }
-    jobs
 }
 
 /// Where a job's service may write under ProtectSystem=strict: the state
