@@ -34,6 +34,32 @@ pub struct RunRecord {
     /// Bytes stored at each destination, over all streams.
     pub stored_size: u64,
     pub destinations: BTreeMap<String, DestinationRecord>,
+    /// Present on the records of verify runs (`cairn verify`, verify jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyRecord>,
+}
+
+/// What a verify run restored and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyRecord {
+    /// The backup job whose artifact was restored.
+    pub job: String,
+    /// Where the artifact was read from.
+    pub destination: Option<String>,
+    /// The artifact restored, when one was found.
+    pub artifact: Option<String>,
+    /// Every check, built-in (e.g. `PRAGMA integrity_check`) and declared.
+    pub checks: Vec<CheckRecord>,
+}
+
+/// One check of a verify run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// What was checked, e.g. `select count(*) from users >= 1`.
+    pub check: String,
+    pub passed: bool,
+    /// What was measured, e.g. `1250`.
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

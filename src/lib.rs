@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod restore;
 pub mod retention;
 pub mod run;
 pub mod schedule;

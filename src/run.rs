@@ -518,6 +518,7 @@ impl<'a> Run<'a> {
             raw_size: self.streams.iter().map(|s| s.raw_size).sum(),
             stored_size: self.streams.iter().map(|s| s.stored_size).sum(),
             destinations,
+            verify: None,
         }
     }
 }

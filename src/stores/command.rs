@@ -94,20 +94,7 @@ impl ToolCommand {
             .map_err(|e| self.spawn_error(&e))?;
         cancel.register(child.id());
         let mut stderr = child.stderr.take().expect("stderr is piped");
-        let stderr_reader = std::thread::spawn(move || {
-            let mut tail = Vec::new();
-            let mut buffer = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                tail.extend_from_slice(&buffer[..n]);
-                if tail.len() > 2 * STDERR_LIMIT {
-                    tail.drain(..tail.len() - STDERR_LIMIT);
-                }
-            }
-            tail
-        });
+        let stderr_reader = std::thread::spawn(move || tail_of(&mut stderr));
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut buffer = vec![0u8; 256 * 1024];
         let copied: std::io::Result<()> = (|| loop {
@@ -156,6 +143,86 @@ impl ToolCommand {
         })
     }
 
+    /// Runs the tool with `input` on its stdin and returns its stdout (for
+    /// loaders such as `pg_restore` and `mariadb`, whose stdout is small).
+    /// When `input` fails (a checksum mismatch, a decompression error, a
+    /// cancel), the tool and everything it started are killed before it
+    /// sees the end of its input, and the input's error is returned.
+    pub fn feed_from(&self, input: &mut dyn Read, cancel: &Cancel) -> Result<String, String> {
+        let mut child = self
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| self.spawn_error(&e))?;
+        cancel.register(child.id());
+        let output_readers = [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .map(|stream| {
+            let mut stream = stream.expect("stdout and stderr are piped");
+            std::thread::spawn(move || tail_of(&mut *stream))
+        });
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut input_error = None;
+        let copied: std::io::Result<()> = (|| loop {
+            let n = match input.read(&mut buffer) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    input_error = Some(e.to_string());
+                    return Ok(());
+                }
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            stdin.write_all(&buffer[..n])?;
+        })();
+        if input_error.is_some() {
+            // Kill before closing stdin: the tool must never take a cut-off
+            // input for a complete one.
+            crate::cancel::signal_group(child.id(), libc::SIGKILL);
+        }
+        drop(stdin);
+        let status = child.wait();
+        cancel.unregister(child.id());
+        let [stdout, stderr] =
+            output_readers.map(|reader| String::from_utf8_lossy(&reader.join().unwrap_or_default()).trim().to_owned());
+        if let Some(reason) = cancel.reason() {
+            return Err(format!("`{}` was stopped: {reason}", self.program));
+        }
+        if let Some(error) = input_error {
+            return Err(format!("reading the artifact failed: {error}; `{}` was stopped", self.program));
+        }
+        let status =
+            status.map_err(|e| format!("`{}` could not be waited for: {e}", self.program))?;
+        if status.success() {
+            return Ok(stdout);
+        }
+        let how = match status.code() {
+            Some(code) => format!("exited {code}"),
+            None => "was killed by a signal".to_owned(),
+        };
+        let detail = if stderr.is_empty() {
+            if let Err(e) = copied {
+                e.to_string()
+            } else {
+                String::new()
+            }
+        } else {
+            stderr
+        };
+        Err(if detail.is_empty() {
+            format!("`{}` {how}", self.display())
+        } else {
+            format!("`{}` {how}: {detail}", self.display())
+        })
+    }
+
     /// Runs the tool to completion and returns its stdout.
     pub fn output(&self) -> Result<String, String> {
         let output = self
@@ -184,4 +251,23 @@ impl ToolCommand {
             Err(_) => "unknown".to_owned(),
         }
     }
+}
+
+/// Reads `stream` to its end and keeps the last [`STDERR_LIMIT`] bytes.
+fn tail_of(stream: &mut dyn Read) -> Vec<u8> {
+    let mut tail = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while let Ok(n) = stream.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buffer[..n]);
+        if tail.len() > 2 * STDERR_LIMIT {
+            tail.drain(..tail.len() - STDERR_LIMIT);
+        }
+    }
+    if tail.len() > STDERR_LIMIT {
+        tail.drain(..tail.len() - STDERR_LIMIT);
+    }
+    tail
 }

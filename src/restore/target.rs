@@ -1,0 +1,62 @@
+//! Where restored data goes: one implementation per store kind, for a real
+//! target (`cairn restore`) or a scratch one (`cairn verify`).
+
+use std::io::Read;
+
+use crate::cancel::Cancel;
+use crate::config::model::{Check, Store};
+use crate::stores::StoreError;
+
+/// A place an artifact's streams are loaded into.
+///
+/// The restore drives it in this order: [`Target::existing`] (is there data
+/// that a restore would replace?), then, only when the operator allowed it
+/// and after the safety backup, [`Target::clear`]; then [`Target::load`] once
+/// per stream in the manifest's order, and [`Target::finish`]. A scratch
+/// target is then measured with [`Target::measure`] and always
+/// [`Target::discard`]ed.
+pub trait Target: Send {
+    /// What the target is, for messages, e.g. `database app on 127.0.0.1:5432`
+    /// (never a password).
+    fn describe(&self) -> String;
+
+    /// The data the target already holds that loading `streams` would
+    /// replace, described for the operator (e.g. `database app has 12
+    /// tables`), or `None` when there is none.
+    fn existing(&mut self, streams: &[String]) -> Result<Option<String>, StoreError>;
+
+    /// A store definition that dumps this target as it is now, for the
+    /// safety backup taken before `--force` replaces it.
+    fn as_store(&self) -> Store;
+
+    /// Removes the data that loading `streams` replaces. Called only after
+    /// the safety backup, and only when [`Target::existing`] found some.
+    fn clear(&mut self, streams: &[String]) -> Result<(), StoreError>;
+
+    /// Loads one stream, named as the dump named it (e.g. `db-app.pgdump`,
+    /// without compression or encryption suffixes), from its plain bytes.
+    /// `input` fails with an error when the bytes do not match their
+    /// checksum; the load must then fail and leave no half-loaded data where
+    /// it can avoid it.
+    fn load(&mut self, stream: &str, input: &mut dyn Read, cancel: &Cancel)
+        -> Result<(), StoreError>;
+
+    /// Completes the restore after every stream loaded (e.g. renames a
+    /// restored file into place). Returns notes for the operator.
+    fn finish(&mut self) -> Result<Vec<String>, StoreError>;
+
+    /// Checks that hold for every artifact of this kind, run by verify
+    /// before the declared ones (e.g. `PRAGMA integrity_check` for SQLite).
+    /// Each is `(what, passed, measured value)`.
+    fn builtin_checks(&mut self) -> Result<Vec<(String, bool, String)>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// The number a declared check measures on the loaded data: the query's
+    /// result, the key count, the file count.
+    fn measure(&mut self, check: &Check) -> Result<i64, StoreError>;
+
+    /// Removes a scratch target and everything in it. Never called on a
+    /// real restore target.
+    fn discard(&mut self) -> Result<(), StoreError>;
+}
