@@ -106,7 +106,12 @@ pub enum Command {
     /// Restore a job's artifact into its store or another target.
     Restore(RestoreArgs),
     /// Restore the newest artifact into a scratch target and run the job's checks.
-    Verify { job: String },
+    Verify {
+        job: String,
+        /// The age identity file for encrypted artifacts (default: settings.age_identity_file).
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -163,21 +168,28 @@ pub struct ApplyArgs {
 pub struct RestoreArgs {
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub job: Option<String>,
-    /// Restore every job's newest artifact in dependency order.
+    /// Restore every backup job's newest artifact in dependency order.
     #[arg(long)]
     pub all: bool,
+    /// Restore from this destination only.
     #[arg(long, value_name = "DEST")]
     pub from: Option<String>,
+    /// The newest artifact made at or before this time (RFC 3339, or a date).
     #[arg(long, value_name = "TIME", conflicts_with = "artifact")]
     pub at: Option<String>,
-    #[arg(long, value_name = "ID")]
+    /// Exactly this artifact (`cairn inventory JOB` lists them).
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
     pub artifact: Option<String>,
-    #[arg(long, value_name = "TARGET")]
+    /// Another target than the job's store: a DSN, a Redis URL, a MariaDB schema or a path.
+    #[arg(long, value_name = "TARGET", conflicts_with = "all")]
     pub to: Option<String>,
+    /// Replace a non-empty target, after a safety backup of it.
     #[arg(long)]
     pub force: bool,
+    /// The age identity file for encrypted artifacts (default: settings.age_identity_file).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
-
 /// Parses the command line and runs the command.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatus> {
     let cli = match Cli::try_parse_from(args) {
@@ -212,8 +224,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         Command::History { job, json } => history(&cli.global, job.as_deref(), json),
         Command::Retention { policy, json } => retention(&cli.global, &policy, json),
         Command::Status { .. } => not_built_yet("status"),
-        Command::Restore(_) => not_built_yet("restore"),
-        Command::Verify { .. } => not_built_yet("verify"),
+        Command::Restore(args) => restore(&cli.global, &args),
+        Command::Verify { job, identity } => verify(&cli.global, &job, identity.as_deref()),
     }
 }
 
@@ -587,7 +599,18 @@ fn run_job(global: &GlobalArgs, job: &str, force_prune: bool) -> miette::Result<
     let now = now()?;
     let host = host(global);
     let runtime = runtime()?;
-    let options = crate::run::RunOptions { reason, now };
+    if config
+        .jobs
+        .iter()
+        .any(|(name, j)| name.as_str() == job && j.backup().is_none())
+    {
+        return verify_job(&config, &host, &runtime, job, reason, now, None);
+    }
+    let options = crate::run::RunOptions {
+        reason,
+        now,
+        store: None,
+    };
     let record = runtime.block_on(crate::run::run(&config, job, &host, options))?;
     let mut failed = false;
     for (destination, outcome) in &record.destinations {
@@ -600,6 +623,10 @@ fn run_job(global: &GlobalArgs, job: &str, force_prune: bool) -> miette::Result<
         failed = true;
         eprintln!("error: job `{job}` failed: {error}");
     }
+    // Before anything that can stop here (a closed stdout): a run that
+    // happened is always reported.
+    let state_dir = host.local(&config.settings.state_dir);
+    runtime.block_on(crate::notify::after_run(&config, &state_dir, &record));
     if failed || record.outcome == crate::history::Outcome::Failed {
         eprintln!(
             "Run {} of job `{job}` failed; earlier backups are untouched and no incomplete artifact counts as a backup.",
@@ -850,4 +877,127 @@ fn inventory(global: &GlobalArgs, job: Option<&str>, json: bool) -> miette::Resu
     } else {
         ExitStatus::Failure
     })
+}
+
+fn restore(global: &GlobalArgs, args: &RestoreArgs) -> miette::Result<ExitStatus> {
+    let (config, _) = load_config(global)?;
+    let at = args.at.as_deref().map(parse_time).transpose()?;
+    let options = crate::restore::RestoreOptions {
+        selection: crate::restore::Selection {
+            from: args.from.as_deref(),
+            at,
+            artifact: args.artifact.as_deref(),
+        },
+        to: args.to.as_deref(),
+        force: args.force,
+        identity: args.identity.as_deref(),
+        now: now()?,
+    };
+    let host = host(global);
+    let runtime = runtime()?;
+    let jobs: Vec<String> = match &args.job {
+        Some(job) => vec![job.clone()],
+        None => crate::restore::backup_jobs_in_order(&config),
+    };
+    for (done, job) in jobs.iter().enumerate() {
+        let notes = crate::restore::restore(runtime.handle(), &config, &host, job, &options)
+            .map_err(|error| {
+                if jobs.len() > 1 {
+                    eprintln!(
+                        "error: restore --all stopped at job `{job}` after restoring {done} of {} jobs ({}); the jobs after it were not restored",
+                        jobs.len(),
+                        jobs[..done].join(", ")
+                    );
+                }
+                miette::Report::new(error)
+            })?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+    }
+    output::print(&format!(
+        "Restored {}.\n",
+        jobs.iter()
+            .map(|j| format!("`{j}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?;
+    Ok(ExitStatus::Success)
+}
+
+/// `--at`: RFC 3339, or a date (the end of that day, UTC).
+fn parse_time(text: &str) -> miette::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&chrono::Utc));
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date
+            .and_hms_opt(23, 59, 59)
+            .expect("a valid time")
+            .and_utc());
+    }
+    Err(miette!(
+        help = "write it as RFC 3339 (2026-11-20T02:00:00Z) or a date (2026-11-20, meaning its end, UTC)",
+        "--at `{text}` is not a time"
+    ))
+}
+
+fn verify(
+    global: &GlobalArgs,
+    job: &str,
+    identity: Option<&std::path::Path>,
+) -> miette::Result<ExitStatus> {
+    let (config, _) = load_config(global)?;
+    let runtime = runtime()?;
+    verify_job(
+        &config,
+        &host(global),
+        &runtime,
+        job,
+        crate::manifest::Reason::Manual,
+        now()?,
+        identity,
+    )
+}
+
+/// One verify run (`cairn verify`, or `cairn run` of a verify job): the
+/// record goes to the history and the notifications; exit 1 when it failed.
+fn verify_job(
+    config: &Config,
+    host: &Host,
+    runtime: &tokio::runtime::Runtime,
+    job: &str,
+    reason: crate::manifest::Reason,
+    now: chrono::DateTime<chrono::Utc>,
+    identity: Option<&std::path::Path>,
+) -> miette::Result<ExitStatus> {
+    let options = crate::restore::verify::VerifyOptions {
+        reason,
+        now,
+        identity,
+    };
+    let record = crate::restore::verify::verify(runtime.handle(), config, host, job, &options)?;
+    let state_dir = host.local(&config.settings.state_dir);
+    runtime.block_on(crate::notify::after_run(config, &state_dir, &record));
+    let verified = record.verify.as_ref().expect("verify runs have a verify record");
+    let what = match (&verified.artifact, &verified.destination) {
+        (Some(artifact), Some(destination)) => {
+            format!("artifact {artifact} of job `{}` from `{destination}`", verified.job)
+        }
+        _ => format!("job `{}`", verified.job),
+    };
+    match &record.error {
+        Some(error) => {
+            eprintln!("error: verify `{job}` failed: {error}");
+            eprintln!("Verify of {what} failed.");
+            Ok(ExitStatus::Failure)
+        }
+        None => {
+            output::print(&format!(
+                "Verify of {what} passed: {} checks.\n",
+                verified.checks.len()
+            ))?;
+            Ok(ExitStatus::Success)
+        }
+    }
 }

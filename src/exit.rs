@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 /// How a command ended. Usage errors are ordinary failures (1); 2 is reserved
-/// for "changes present" and for status WARNING/CRITICAL semantics.
+/// for "changes present" and for status WARNING/CRITICAL semantics; `status`
+/// exits in the monitoring-plugin convention (0 OK, 1 WARNING, 2 CRITICAL,
+/// 3 UNKNOWN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// 0: success, nothing to report.
@@ -12,6 +14,12 @@ pub enum ExitStatus {
     Failure,
     /// 2: `plan --detailed-exitcode` found changes.
     Changes,
+    /// 1: `status` WARNING: a job missed its schedule but is within its rpo.
+    Warning,
+    /// 2: `status` CRITICAL: a job is beyond its rpo, or its last run or verify failed.
+    Critical,
+    /// 3: `status` UNKNOWN: cairn could not tell (config or destination unreadable).
+    Unknown,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -20,6 +28,9 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Changes => 2,
+            ExitStatus::Warning => 1,
+            ExitStatus::Critical => 2,
+            ExitStatus::Unknown => 3,
         })
     }
 }

@@ -19,6 +19,7 @@ pub mod history;
 pub mod inventory;
 pub mod lock;
 pub mod manifest;
+pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod plan;

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::cancel::Cancel;
-use crate::config::model::{Backup, Config, Job, JobKind};
+use crate::config::model::{Backup, Config, Job, JobKind, Store};
 use crate::destinations::{self, ArtifactWriter, Destination};
 use crate::history::{self, DestinationRecord, Outcome, RunRecord};
 use crate::lock::{self, LockError};
@@ -31,11 +31,9 @@ pub enum RunError {
     #[error("there is no job `{job}` in the configuration")]
     #[diagnostic(help("the jobs are: {known}"))]
     UnknownJob { job: String, known: String },
-    #[error(
-        "`{job}` is a verify job; running verify jobs is not built yet in this version of cairn"
-    )]
-    #[diagnostic(help("verify jobs arrive with `cairn verify`; `cairn run` runs backup jobs"))]
-    VerifyJob { job: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Verify(#[from] crate::restore::RestoreError),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] LockError),
@@ -45,6 +43,9 @@ pub struct RunOptions {
     pub reason: Reason,
     /// The run's start time (`CAIRN_NOW` or the clock); it names the artifact.
     pub now: DateTime<Utc>,
+    /// Dump this instead of the job's store: the target of a forced restore,
+    /// for its safety backup.
+    pub store: Option<Store>,
 }
 
 /// Runs `job_name` and returns its history record (also appended to the history).
@@ -62,9 +63,21 @@ pub async fn run(
         });
     };
     let JobKind::Backup(backup) = &job.kind else {
-        return Err(RunError::VerifyJob {
-            job: job_name.to_owned(),
-        });
+        // A verify run restores with blocking tools: on its own thread.
+        let (config, host) = (config.clone(), host.clone());
+        let job = job_name.to_owned();
+        let runtime = tokio::runtime::Handle::current();
+        let verify = crate::restore::verify::VerifyOptions {
+            reason: options.reason,
+            now: options.now,
+            identity: None,
+        };
+        return tokio::task::spawn_blocking(move || {
+            crate::restore::verify::verify(&runtime, &config, &host, &job, &verify)
+        })
+        .await
+        .expect("the verify thread does not panic")
+        .map_err(RunError::from);
     };
     let state_dir = host.local(&config.settings.state_dir);
     let _lock = lock::acquire(
@@ -153,6 +166,14 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// What the run dumps: the job's store, or the override.
+    fn store(&self) -> &Store {
+        self.options
+            .store
+            .as_ref()
+            .unwrap_or(&self.config.stores[&self.backup.store])
+    }
+
     fn fail(&mut self, error: impl Into<String>) {
         if self.error.is_none() {
             self.error = Some(error.into());
@@ -208,17 +229,14 @@ impl<'a> Run<'a> {
     }
 
     fn dumper_tools(&self) -> BTreeMap<String, String> {
-        stores::dumper(
-            self.backup.store.as_str(),
-            &self.config.stores[&self.backup.store],
-        )
-        .map(|d| d.tools())
-        .unwrap_or_default()
+        stores::dumper(self.backup.store.as_str(), self.store())
+            .map(|d| d.tools())
+            .unwrap_or_default()
     }
 
     async fn prepare_and_dump(&mut self) {
         let store_name = self.backup.store.to_string();
-        let dumper = match stores::dumper(&store_name, &self.config.stores[&self.backup.store]) {
+        let dumper = match stores::dumper(&store_name, self.store()) {
             Ok(dumper) => dumper,
             Err(error) => return self.fail(store_message(&error)),
         };
@@ -445,7 +463,7 @@ impl<'a> Run<'a> {
             reason: self.options.reason,
             store: StoreRecord {
                 name: self.backup.store.to_string(),
-                kind: self.config.stores[&self.backup.store].kind().to_owned(),
+                kind: self.store().kind().to_owned(),
                 source: self.source.clone(),
             },
             tools: self.tools.clone(),

@@ -108,8 +108,18 @@ async fn run_jobs(
             let run_options = RunOptions {
                 reason: Reason::Scheduled,
                 now: options.now,
+                store: None,
             };
-            running.push(async move { (job, run::run(config, job, host, run_options).await) });
+            running.push(async move {
+                let result = run::run(config, job, host, run_options).await;
+                // Here, not in the loop: a slow notifier holds up only the
+                // jobs that run after this one.
+                if let Ok(record) = &result {
+                    let state_dir = host.local(&config.settings.state_dir);
+                    crate::notify::after_run(config, &state_dir, record).await;
+                }
+                (job, result)
+            });
         }
         let Some((job, result)) = running.next().await else {
             break;

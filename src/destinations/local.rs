@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::{
     id_time, ArtifactWriter, Destination, DestinationError, Found, FoundState, Listing, Message,
-    OpenUpload, MANIFEST,
+    OpenUpload, Reader, MANIFEST,
 };
 use crate::atomic;
 
@@ -84,6 +84,14 @@ impl Destination for LocalDestination {
 
     async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError> {
         Ok(self.path.join(job).join(id).exists())
+    }
+
+    async fn read(&self, job: &str, id: &str, name: &str) -> Result<Reader, DestinationError> {
+        let path = self.path.join(job).join(id).join(name);
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| DestinationError::io(format!("cannot open {}", path.display()), e))?;
+        Ok(Box::new(file))
     }
 
     async fn begin(

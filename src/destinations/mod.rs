@@ -137,7 +137,13 @@ pub trait Destination: Send + Sync {
     /// Starts an artifact.
     async fn begin(&self, job: &str, id: &str)
         -> Result<Box<dyn ArtifactWriter>, DestinationError>;
+
+    /// Opens one object of an artifact for reading, as stored.
+    async fn read(&self, job: &str, id: &str, name: &str) -> Result<Reader, DestinationError>;
 }
+
+/// An object being read from a destination.
+pub type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 /// Writes one artifact at one destination.
 #[async_trait]

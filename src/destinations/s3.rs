@@ -23,7 +23,8 @@ use tokio::task::JoinHandle;
 mod inventory;
 
 use super::{
-    ArtifactWriter, Destination, DestinationError, Found, Listing, Message, OpenUpload, MANIFEST,
+    ArtifactWriter, Destination, DestinationError, Found, Listing, Message, OpenUpload, Reader,
+    MANIFEST,
 };
 use crate::config::raw;
 
@@ -344,6 +345,20 @@ impl Destination for S3Destination {
         self.bucket
             .abort_upload(&upload.key, &upload.upload_id)
             .await
+    }
+
+    async fn read(&self, job: &str, id: &str, name: &str) -> Result<Reader, DestinationError> {
+        let key = object_key(&self.bucket.prefix, job, id, name);
+        let output = self
+            .bucket
+            .client
+            .get_object()
+            .bucket(&self.bucket.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| self.bucket.error("download", &key, e))?;
+        Ok(Box::new(output.body.into_async_read()))
     }
 
     async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError> {

@@ -1,7 +1,423 @@
 //! Restoring artifacts (`cairn restore`, SPEC §8): pick an artifact, check
 //! its checksums before the target changes, and load it through the
-//! store kind's [`Target`].
+//! store kind's [`Target`], re-hashing as it goes.
+//!
+//! The order is what makes a restore safe: (1) every stream of the artifact
+//! is read once and its SHA-256 compared with the manifest, so a damaged
+//! artifact is refused before anything happens to the target; (2) the
+//! target is asked what it holds, and a non-empty one is only replaced with
+//! `--force`, after a safety backup of it (manifest `reason = "safety"`);
+//! (3) the streams are read again, hashed again, decrypted, decompressed and
+//! loaded; a mismatch on this second read stops the load before the tool
+//! sees the end of its input.
 
+mod artifact;
+mod directory;
+mod mariadb;
+mod postgres;
+pub mod redis;
+mod resp;
+mod sqlite;
 mod target;
+pub mod verify;
 
+use std::io::Read;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+pub use artifact::{Chosen, Selection};
 pub use target::Target;
+
+use crate::cancel::Cancel;
+use crate::config::model::{Config, Store};
+use crate::history::Outcome;
+use crate::manifest::Reason;
+use crate::plan::Host;
+use crate::stores::StoreError;
+
+/// Why a restore did not happen or did not complete.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RestoreError {
+    #[error("{message}")]
+    #[diagnostic(help("{help}"))]
+    Refused { message: String, help: String },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl RestoreError {
+    pub fn refused(message: impl Into<String>, help: impl Into<String>) -> Self {
+        RestoreError::Refused {
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+}
+
+impl From<StoreError> for RestoreError {
+    fn from(error: StoreError) -> Self {
+        RestoreError::Failed(match &error.help {
+            Some(help) => format!("{error} (hint: {help})"),
+            None => error.to_string(),
+        })
+    }
+}
+
+/// What `cairn restore JOB` was asked to do.
+pub struct RestoreOptions<'a> {
+    pub selection: Selection<'a>,
+    /// `--to`: another target than the job's own store.
+    pub to: Option<&'a str>,
+    /// `--force`: replace a non-empty target after a safety backup.
+    pub force: bool,
+    /// `--identity`: the age identity file (else `settings.age_identity_file`).
+    pub identity: Option<&'a std::path::Path>,
+    pub now: DateTime<Utc>,
+}
+
+/// Restores one job's artifact into its store or `--to`. Prints each step
+/// on stderr; returns the notes of the target.
+pub fn restore(
+    runtime: &tokio::runtime::Handle,
+    config: &Config,
+    host: &Host,
+    job: &str,
+    options: &RestoreOptions<'_>,
+) -> Result<Vec<String>, RestoreError> {
+    let (job, backup) = artifact::backup_job(config, job)?;
+    let chosen = runtime.block_on(artifact::choose(config, job, backup, &options.selection))?;
+    let manifest = chosen.manifest().clone();
+    say(&format!(
+        "restoring artifact {} of job `{}` from `{}` ({} stream{}, {} stored, made {})",
+        manifest.id,
+        job.name,
+        chosen.destination.name(),
+        manifest.streams.len(),
+        if manifest.streams.len() == 1 { "" } else { "s" },
+        crate::run::human_bytes(manifest.streams.iter().map(|s| s.stored_size).sum()),
+        manifest
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ));
+    let identities = artifact::identities(config, &manifest, options.identity)?;
+    let cancel = interruptible(runtime);
+    check_checksums(runtime, &chosen, &cancel)?;
+
+    let store = &config.stores[&backup.store];
+    let mut target = target_for(backup.store.as_str(), store, options.to)?;
+    let streams = artifact::plain_names(&manifest);
+    say(&format!("target: {}", target.describe()));
+    if let Some(existing) = target.existing(&streams)? {
+        if !options.force {
+            return Err(RestoreError::refused(
+                format!("{} is not empty: {existing}; nothing was changed", target.describe()),
+                "rerun with --force to take a safety backup of the target and then replace it, or restore elsewhere with --to",
+            ));
+        }
+        say(&format!(
+            "{existing}: taking a safety backup of it first (--force)"
+        ));
+        safety_backup(
+            runtime,
+            config,
+            host,
+            job.name.as_str(),
+            target.as_store(),
+            options.now,
+        )?;
+        say(&format!("clearing {}", target.describe()));
+        target.clear(&streams)?;
+    }
+    load(runtime, &chosen, &identities, target.as_mut(), &cancel)?;
+    let notes = target.finish()?;
+    say(&format!(
+        "restored artifact {} of job `{}` into {}",
+        manifest.id,
+        job.name,
+        target.describe()
+    ));
+    Ok(notes)
+}
+
+/// A progress line on stderr.
+pub(crate) fn say(text: &str) {
+    eprintln!("cairn: {text}");
+}
+
+/// A cancel that SIGINT and SIGTERM trigger, stopping the loading tool.
+fn interruptible(runtime: &tokio::runtime::Handle) -> Cancel {
+    let cancel = Cancel::default();
+    let trigger = cancel.clone();
+    runtime.spawn(async move {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let sigterm = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => trigger.trigger("interrupted (SIGINT)"),
+            () = sigterm => trigger.trigger("terminated (SIGTERM)"),
+        }
+    });
+    cancel
+}
+
+/// The target of a restore: the job's own store, or `to`.
+pub fn target_for(
+    store_name: &str,
+    store: &Store,
+    to: Option<&str>,
+) -> Result<Box<dyn Target>, StoreError> {
+    Ok(match store {
+        Store::Postgres(pg) => Box::new(postgres::PostgresTarget::target(store_name, pg, to)?),
+        Store::Mariadb(maria) => Box::new(mariadb::MariadbTarget::target(store_name, maria, to)?),
+        Store::Redis(redis) => Box::new(redis::target(store_name, redis, to)?),
+        Store::Sqlite(sqlite) => Box::new(sqlite::SqliteTarget::target(store_name, sqlite, to)),
+        Store::Directory(dir) => Box::new(directory::DirectoryTarget::target(store_name, dir, to)),
+        Store::Cassandra(_) | Store::Kafka(_) => return Err(unsupported(store_name, store)),
+    })
+}
+
+/// A scratch target for verify, named after `tag` where it needs a name.
+pub fn scratch_for(store_name: &str, store: &Store) -> Result<Box<dyn Target>, StoreError> {
+    Ok(match store {
+        Store::Postgres(pg) => Box::new(postgres::PostgresTarget::scratch(store_name, pg)?),
+        Store::Mariadb(maria) => Box::new(mariadb::MariadbTarget::scratch(store_name, maria)),
+        Store::Redis(redis) => Box::new(redis::scratch(store_name, redis)?),
+        Store::Sqlite(_) => Box::new(sqlite::SqliteTarget::scratch(store_name)?),
+        Store::Directory(_) => Box::new(directory::DirectoryTarget::scratch(store_name)?),
+        Store::Cassandra(_) | Store::Kafka(_) => return Err(unsupported(store_name, store)),
+    })
+}
+
+fn unsupported(store_name: &str, store: &Store) -> StoreError {
+    StoreError::new(
+        store_name,
+        format!(
+            "`{}` stores are not supported by this version of cairn yet",
+            store.kind()
+        ),
+    )
+}
+
+/// Reads every stream of the artifact and compares its size and SHA-256
+/// with the manifest, before anything happens to a target.
+pub fn check_checksums(
+    runtime: &tokio::runtime::Handle,
+    chosen: &Chosen,
+    cancel: &Cancel,
+) -> Result<(), RestoreError> {
+    for stream in &chosen.manifest().streams {
+        let mut reader = chosen.open(runtime, stream)?;
+        let mut sink = CancellableSink(cancel);
+        std::io::copy(&mut reader, &mut sink).map_err(|e| {
+            RestoreError::refused(
+                format!(
+                    "artifact {} at `{}`: {e}; nothing was restored and the target was not touched",
+                    chosen.manifest().id,
+                    chosen.destination.name()
+                ),
+                "restore another copy with --from DEST, or an earlier artifact with --at TIME or --artifact ID (`cairn inventory JOB` lists them)",
+            )
+        })?;
+        say(&format!(
+            "checked {} ({}): sha256 matches the manifest",
+            stream.name,
+            crate::run::human_bytes(stream.stored_size)
+        ));
+    }
+    Ok(())
+}
+
+/// A writer that discards, stopping when the restore is cancelled.
+struct CancellableSink<'a>(&'a Cancel);
+
+impl std::io::Write for CancellableSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.check()?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The second pass: every stream, hashed again, decrypted, decompressed and
+/// loaded into `target`.
+pub fn load(
+    runtime: &tokio::runtime::Handle,
+    chosen: &Chosen,
+    identities: &[Box<dyn age::Identity>],
+    target: &mut dyn Target,
+    cancel: &Cancel,
+) -> Result<(), RestoreError> {
+    let manifest = chosen.manifest();
+    for (stream, plain) in manifest.streams.iter().zip(artifact::plain_names(manifest)) {
+        say(&format!(
+            "loading {} into {}",
+            stream.name,
+            target.describe()
+        ));
+        let reader = chosen.open(runtime, stream)?;
+        let whole = reader.whole();
+        let mut input = artifact::decode(reader, manifest, identities)
+            .map_err(|e| RestoreError::Failed(format!("{}: {e}", stream.name)))?;
+        target.load(&plain, &mut *input, cancel)?;
+        if !whole.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(RestoreError::Failed(format!(
+                "{} was not read to its end, so its checksum is unconfirmed; check {} before relying on it",
+                stream.name,
+                target.describe()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Takes a safety backup of what a forced restore is about to replace: a run
+/// of the job with its destinations and settings, dumping `store` (the
+/// target), marked `reason = "safety"`.
+fn safety_backup(
+    runtime: &tokio::runtime::Handle,
+    config: &Config,
+    host: &Host,
+    job: &str,
+    store: Store,
+    now: DateTime<Utc>,
+) -> Result<(), RestoreError> {
+    let options = crate::run::RunOptions {
+        reason: Reason::Safety,
+        now,
+        store: Some(store),
+    };
+    let record = runtime
+        .block_on(crate::run::run(config, job, host, options))
+        .map_err(|e| RestoreError::Failed(format!("the safety backup could not start: {e}")))?;
+    if record.outcome == Outcome::Failed {
+        let why = record.error.clone().unwrap_or_else(|| {
+            record
+                .destinations
+                .iter()
+                .filter_map(|(d, o)| o.error.as_ref().map(|e| format!("{d}: {e}")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        return Err(RestoreError::refused(
+            format!("the safety backup of the target failed ({why}); nothing was restored and the target was not touched"),
+            "fix the cause and rerun; a forced restore never replaces data it could not back up first",
+        ));
+    }
+    say(&format!(
+        "safety backup {} written to {} (kept {} days, outside retention)",
+        record.id,
+        record
+            .destinations
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        crate::plan::jobs::SAFETY_DAYS
+    ));
+    Ok(())
+}
+
+/// Wraps an artifact's object reader: counts and hashes the bytes, and at
+/// the end fails with an error when size or SHA-256 differ from the
+/// manifest, so the consumer never mistakes a damaged object for a whole one.
+pub struct Verified<R> {
+    inner: R,
+    /// Set once the whole object was read and matched the manifest.
+    whole: Arc<std::sync::atomic::AtomicBool>,
+    hasher: sha2::Sha256,
+    read: u64,
+    expected_size: u64,
+    expected_sha256: String,
+    name: String,
+}
+
+impl<R: Read> Verified<R> {
+    pub fn new(inner: R, name: &str, expected_size: u64, expected_sha256: &str) -> Self {
+        use sha2::Digest;
+        Self {
+            inner,
+            whole: Arc::default(),
+            hasher: sha2::Sha256::new(),
+            read: 0,
+            expected_size,
+            expected_sha256: expected_sha256.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// A flag set once the whole object was read and matched the manifest.
+    pub fn whole(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.whole.clone()
+    }
+}
+
+impl<R: Read> Read for Verified<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        if self.read > self.expected_size {
+            return Err(std::io::Error::other(format!(
+                "{} is longer than the {} bytes its manifest records",
+                self.name, self.expected_size
+            )));
+        }
+        if n == 0 {
+            let sha256 = format!("{:x}", self.hasher.clone().finalize());
+            if self.read != self.expected_size {
+                return Err(std::io::Error::other(format!(
+                    "{} has {} bytes, its manifest records {}",
+                    self.name, self.read, self.expected_size
+                )));
+            }
+            if sha256 != self.expected_sha256 {
+                return Err(std::io::Error::other(format!(
+                    "checksum mismatch in {}: sha256 {sha256}, the manifest records {}",
+                    self.name, self.expected_sha256
+                )));
+            }
+            self.whole.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(n)
+    }
+}
+
+/// Every backup job, each after the jobs it waits for (SPEC §3), for
+/// `restore --all`; ties in name order.
+pub fn backup_jobs_in_order(config: &Config) -> Vec<String> {
+    let mut done: Vec<String> = Vec::new();
+    let mut left: Vec<&crate::config::model::Job> = config.jobs.values().collect();
+    while !left.is_empty() {
+        let before = left.len();
+        left.retain(|job| {
+            let ready = job
+                .waits_for()
+                .iter()
+                .all(|w| done.iter().any(|d| d == w.as_str()) || !config.jobs.contains_key(*w));
+            if ready {
+                done.push(job.name.to_string());
+            }
+            !ready
+        });
+        assert!(left.len() < before, "validation rejects cycles");
+    }
+    done.retain(|name| {
+        config
+            .jobs
+            .iter()
+            .any(|(n, job)| n.as_str() == name && job.backup().is_some())
+    });
+    done
+}

@@ -38,8 +38,12 @@ pub trait Target: Send {
     /// `input` fails with an error when the bytes do not match their
     /// checksum; the load must then fail and leave no half-loaded data where
     /// it can avoid it.
-    fn load(&mut self, stream: &str, input: &mut dyn Read, cancel: &Cancel)
-        -> Result<(), StoreError>;
+    fn load(
+        &mut self,
+        stream: &str,
+        input: &mut dyn Read,
+        cancel: &Cancel,
+    ) -> Result<(), StoreError>;
 
     /// Completes the restore after every stream loaded (e.g. renames a
     /// restored file into place). Returns notes for the operator.

@@ -158,8 +158,14 @@ impl ToolCommand {
             .map_err(|e| self.spawn_error(&e))?;
         cancel.register(child.id());
         let output_readers = [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
         ]
         .map(|stream| {
             let mut stream = stream.expect("stdout and stderr are piped");
@@ -190,17 +196,29 @@ impl ToolCommand {
         drop(stdin);
         let status = child.wait();
         cancel.unregister(child.id());
-        let [stdout, stderr] =
-            output_readers.map(|reader| String::from_utf8_lossy(&reader.join().unwrap_or_default()).trim().to_owned());
+        let [stdout, stderr] = output_readers.map(|reader| {
+            String::from_utf8_lossy(&reader.join().unwrap_or_default())
+                .trim()
+                .to_owned()
+        });
         if let Some(reason) = cancel.reason() {
             return Err(format!("`{}` was stopped: {reason}", self.program));
         }
         if let Some(error) = input_error {
-            return Err(format!("reading the artifact failed: {error}; `{}` was stopped", self.program));
+            return Err(format!(
+                "reading the artifact failed: {error}; `{}` was stopped",
+                self.program
+            ));
         }
         let status =
             status.map_err(|e| format!("`{}` could not be waited for: {e}", self.program))?;
         if status.success() {
+            if copied.is_err() {
+                // The tool was done before its input was: read the rest, so
+                // that a checking reader still sees the end.
+                std::io::copy(input, &mut std::io::sink())
+                    .map_err(|e| format!("reading the artifact failed: {e}"))?;
+            }
             return Ok(stdout);
         }
         let how = match status.code() {

@@ -30,7 +30,7 @@ impl Mariadb {
         }
     }
 
-    fn connection_args(&self) -> Vec<String> {
+    pub(crate) fn connection_args(&self) -> Vec<String> {
         let mut args = Vec::new();
         if let Some(socket) = &self.store.socket {
             args.push(format!("--socket={}", socket.display()));
@@ -49,7 +49,7 @@ impl Mariadb {
     }
 }
 
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
@@ -77,7 +77,6 @@ impl Dumper for Mariadb {
                 "--routines",
                 "--events",
                 "--triggers",
-                "--databases",
             ])
             .arg(database.clone())
             .stream_to(out, cancel)

@@ -4,8 +4,8 @@
 
 mod command;
 mod directory;
-mod mariadb;
-mod postgres;
+pub(crate) mod mariadb;
+pub(crate) mod postgres;
 mod redis;
 mod sqlite;
 

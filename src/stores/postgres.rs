@@ -33,7 +33,7 @@ impl Postgres {
         })
     }
 
-    fn tool(&self, program: &str) -> ToolCommand {
+    pub(crate) fn tool(&self, program: &str) -> ToolCommand {
         let mut command = ToolCommand::new(program, &self.store.exec).arg("--no-password");
         if let Some(password) = self.dsn.as_ref().and_then(|d| d.password.clone()) {
             command = command.env("PGPASSWORD", password);
@@ -42,7 +42,7 @@ impl Postgres {
     }
 
     /// Connection arguments for `database` (None: the DSN's own database).
-    fn connection_args(&self, database: Option<&str>) -> Vec<String> {
+    pub(crate) fn connection_args(&self, database: Option<&str>) -> Vec<String> {
         match &self.dsn {
             Some(dsn) => {
                 let dsn = match database {

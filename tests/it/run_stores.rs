@@ -1399,11 +1399,17 @@ databases = ["{database}"]"#,
         "{command_lines:?}"
     );
 
-    // The dump names its database (`--databases`): restore it the way an
-    // operator would after losing it, once per copy.
+    // The dump does not name its database (so that it loads into any
+    // schema): restore it the way an operator would after losing it, once
+    // per copy.
     for (copy, sql) in artifact.decoded(&stream) {
         mariadb_sql(&sandbox, &format!("drop database {database}"));
-        tool(mariadb(&sandbox).stdin(std::fs::File::open(&sql).unwrap()));
+        mariadb_sql(&sandbox, &format!("create database {database}"));
+        tool(
+            mariadb(&sandbox)
+                .arg(format!("--database={database}"))
+                .stdin(std::fs::File::open(&sql).unwrap()),
+        );
         assert_lines_equal(
             &mariadb_snapshot(&sandbox, &database),
             &source,

@@ -1,0 +1,93 @@
+//! The `command` notifier: `sh -c COMMAND` with the notice in its
+//! environment.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use super::{event_name, Notice};
+use crate::config::raw::CommandNotify;
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a finished command's leftovers (a background child holding
+/// stderr open) may delay the warning.
+const STDERR_GRACE: Duration = Duration::from_secs(1);
+/// How much of a failed command's stderr a warning quotes.
+const STDERR_LIMIT: usize = 1024;
+
+pub(super) async fn run(command: &CommandNotify, notice: &Notice) -> Result<(), String> {
+    let mut process = tokio::process::Command::new("sh");
+    process
+        .arg("-c")
+        .arg(&command.command)
+        .env("CAIRN_EVENT", event_name(notice.event))
+        .env("CAIRN_JOB", &notice.job)
+        .env("CAIRN_MESSAGE", &notice.message)
+        .env("CAIRN_STATUS", notice.status.as_str())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own group, so that a timeout stops whatever it started too.
+        .process_group(0)
+        .kill_on_drop(true);
+    match &notice.artifact {
+        Some(artifact) => process.env("CAIRN_ARTIFACT", artifact),
+        None => process.env_remove("CAIRN_ARTIFACT"),
+    };
+    let mut child = process
+        .spawn()
+        .map_err(|e| format!("its command could not start: {e}"))?;
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let mut reader = tokio::spawn(async move {
+        let mut tail = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+            tail.extend_from_slice(&buffer[..n]);
+            if tail.len() > 2 * STDERR_LIMIT {
+                tail.drain(..tail.len() - STDERR_LIMIT);
+            }
+        }
+        tail
+    });
+    let status = match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
+        Ok(status) => status.map_err(|e| format!("its command could not be waited for: {e}"))?,
+        Err(_) => {
+            if let Some(pid) = child.id() {
+                crate::cancel::signal_group(pid, libc::SIGKILL);
+            }
+            let _ = child.wait().await;
+            reader.abort();
+            return Err(format!(
+                "its command did not finish within {} s and was killed",
+                COMMAND_TIMEOUT.as_secs()
+            ));
+        }
+    };
+    if status.success() {
+        reader.abort();
+        return Ok(());
+    }
+    let tail = match tokio::time::timeout(STDERR_GRACE, &mut reader).await {
+        Ok(Ok(tail)) => tail,
+        _ => {
+            reader.abort();
+            Vec::new()
+        }
+    };
+    let tail = String::from_utf8_lossy(&tail[tail.len().saturating_sub(STDERR_LIMIT)..])
+        .trim()
+        .to_owned();
+    let how = match status.code() {
+        Some(code) => format!("its command exited {code}"),
+        None => "its command was killed by a signal".to_owned(),
+    };
+    Err(if tail.is_empty() {
+        how
+    } else {
+        format!("{how}: {tail}")
+    })
+}

@@ -1,0 +1,288 @@
+//! Finding the artifact to restore, and reading its streams back: checked
+//! against the manifest, decrypted and decompressed.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{RestoreError, Verified};
+use crate::config::model::{Backup, Config, Job, JobKind};
+use crate::config::raw::CompressionAlgorithm;
+use crate::destinations::{self, Destination, Found};
+use crate::manifest::{Manifest, Reason, StreamRecord};
+
+/// Which artifact to restore.
+#[derive(Debug, Clone, Default)]
+pub struct Selection<'a> {
+    /// `--from`: only this destination.
+    pub from: Option<&'a str>,
+    /// `--at`: the newest artifact made at or before this time.
+    pub at: Option<DateTime<Utc>>,
+    /// `--artifact`: exactly this one (safety backups included).
+    pub artifact: Option<&'a str>,
+}
+
+/// The artifact picked, and where it is read from.
+pub struct Chosen {
+    pub destination: Arc<dyn Destination>,
+    pub found: Found,
+}
+
+impl Chosen {
+    pub fn manifest(&self) -> &Manifest {
+        self.found
+            .manifest()
+            .expect("only artifacts with a manifest are chosen")
+    }
+
+    /// Opens one stream of the artifact for blocking reads, checked against
+    /// the manifest as it is read.
+    pub fn open(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        stream: &StreamRecord,
+    ) -> Result<Verified<Box<dyn Read + Send>>, RestoreError> {
+        let reader = runtime
+            .block_on(
+                self.destination
+                    .read(&self.found.job, &self.found.id, &stream.name),
+            )
+            .map_err(|e| {
+                RestoreError::Failed(format!(
+                    "cannot read {} of artifact {} at `{}`: {e}",
+                    stream.name,
+                    self.found.id,
+                    self.destination.name()
+                ))
+            })?;
+        let bridge = tokio_util::io::SyncIoBridge::new_with_handle(reader, runtime.clone());
+        let buffered: Box<dyn Read + Send> =
+            Box::new(std::io::BufReader::with_capacity(1 << 20, bridge));
+        Ok(Verified::new(
+            buffered,
+            &stream.name,
+            stream.stored_size,
+            &stream.sha256,
+        ))
+    }
+}
+
+/// The backup job named `name` (a verify job is refused with what to do).
+pub fn backup_job<'c>(
+    config: &'c Config,
+    name: &str,
+) -> Result<(&'c Job, &'c Backup), RestoreError> {
+    let Some(job) = config
+        .jobs
+        .iter()
+        .find(|(n, _)| n.as_str() == name)
+        .map(|(_, j)| j)
+    else {
+        let known: Vec<&str> = config.jobs.keys().map(|j| j.as_str()).collect();
+        return Err(RestoreError::refused(
+            format!("there is no job `{name}` in the configuration"),
+            format!("the jobs are: {}", known.join(", ")),
+        ));
+    };
+    match &job.kind {
+        JobKind::Backup(backup) => Ok((job, backup)),
+        JobKind::Verify(verify) => Err(RestoreError::refused(
+            format!("`{name}` is a verify job; it has no artifacts of its own"),
+            format!(
+                "restore the job it verifies: `cairn restore {}`",
+                verify.verifies
+            ),
+        )),
+    }
+}
+
+/// Picks the artifact: `--artifact ID`, else the newest one made at or
+/// before `--at` (or now) that is not a safety backup, over the job's
+/// destinations (or `--from`), the first destination in the job's order
+/// winning a tie.
+pub async fn choose(
+    config: &Config,
+    job: &Job,
+    backup: &Backup,
+    selection: &Selection<'_>,
+) -> Result<Chosen, RestoreError> {
+    let names: Vec<String> = match selection.from {
+        Some(from) => {
+            if !config.destinations.keys().any(|d| d.as_str() == from) {
+                let known: Vec<&str> = config.destinations.keys().map(|d| d.as_str()).collect();
+                return Err(RestoreError::refused(
+                    format!("there is no destination `{from}` in the configuration"),
+                    format!("the destinations are: {}", known.join(", ")),
+                ));
+            }
+            vec![from.to_owned()]
+        }
+        None => backup.to.iter().map(|d| d.to_string()).collect(),
+    };
+    let mut best: Option<(Arc<dyn Destination>, Found)> = None;
+    let mut problems = Vec::new();
+    for name in &names {
+        let raw = config
+            .destinations
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, d)| d)
+            .expect("names come from the configuration");
+        let destination: Arc<dyn Destination> = match destinations::open(name, raw).await {
+            Ok(destination) => Arc::from(destination),
+            Err(error) => {
+                problems.push(format!("`{name}` could not be opened: {error}"));
+                continue;
+            }
+        };
+        let listing = match destination.list(Some(job.name.as_str())).await {
+            Ok(listing) => listing,
+            Err(error) => {
+                problems.push(format!("`{name}` could not be read: {error}"));
+                continue;
+            }
+        };
+        let candidate = listing
+            .artifacts
+            .into_iter()
+            .filter(|found| found.job == job.name.as_str())
+            .filter(|found| {
+                let Some(manifest) = found.manifest() else {
+                    return false;
+                };
+                match selection.artifact {
+                    Some(id) => found.id == id,
+                    None => {
+                        manifest.reason != Reason::Safety
+                            && selection.at.is_none_or(|at| found.time <= at)
+                    }
+                }
+            })
+            .max_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        if let Some(found) = candidate {
+            let newer = best
+                .as_ref()
+                .is_none_or(|(_, b)| (found.time, &found.id) > (b.time, &b.id));
+            if newer {
+                best = Some((destination, found));
+            }
+        }
+    }
+    match best {
+        Some((destination, found)) => {
+            for problem in &problems {
+                super::say(&format!("note: {problem}"));
+            }
+            Ok(Chosen { destination, found })
+        }
+        None => {
+            let what = match (selection.artifact, selection.at) {
+                (Some(id), _) => format!("no complete artifact {id} of job `{}`", job.name),
+                (None, Some(at)) => format!(
+                    "no complete artifact of job `{}` made at or before {}",
+                    job.name,
+                    at.to_rfc3339()
+                ),
+                (None, None) => format!("no complete artifact of job `{}`", job.name),
+            };
+            let mut message = format!("{what} at {}", names.join(", "));
+            if !problems.is_empty() {
+                message.push_str(&format!(" ({})", problems.join("; ")));
+            }
+            Err(RestoreError::refused(
+                message,
+                "`cairn inventory JOB` lists the artifacts at every destination",
+            ))
+        }
+    }
+}
+
+/// The age identities that decrypt the artifact, when it is encrypted:
+/// from `--identity`, else `settings.age_identity_file`.
+pub fn identities(
+    config: &Config,
+    manifest: &Manifest,
+    given: Option<&Path>,
+) -> Result<Vec<Box<dyn age::Identity>>, RestoreError> {
+    let Some(encryption) = &manifest.encryption else {
+        return Ok(Vec::new());
+    };
+    let Some(path) = given.or(config.settings.age_identity_file.as_deref()) else {
+        return Err(RestoreError::refused(
+            format!(
+                "artifact {} is encrypted to {}, and no age identity was given",
+                manifest.id,
+                encryption.recipients.join(", ")
+            ),
+            "pass --identity FILE, or set settings.age_identity_file, naming the identity that matches a recipient",
+        ));
+    };
+    let file = age::IdentityFile::from_file(path.display().to_string()).map_err(|e| {
+        RestoreError::refused(
+            format!("cannot read the age identity file {}: {e}", path.display()),
+            "the file holds AGE-SECRET-KEY-1... lines, as written by age-keygen",
+        )
+    })?;
+    let identities = file.into_identities().map_err(|e| {
+        RestoreError::refused(
+            format!(
+                "the age identity file {} cannot be used: {e}",
+                path.display()
+            ),
+            "the file holds AGE-SECRET-KEY-1... lines, as written by age-keygen",
+        )
+    })?;
+    Ok(identities
+        .into_iter()
+        .map(|identity| identity as Box<dyn age::Identity>)
+        .collect())
+}
+
+/// The streams' names as their dumps named them, without the compression
+/// and encryption suffixes (`db-app.pgdump.zst.age` → `db-app.pgdump`).
+pub fn plain_names(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .streams
+        .iter()
+        .map(|stream| {
+            let mut name = stream.name.as_str();
+            if manifest.encryption.is_some() {
+                name = name.strip_suffix(".age").unwrap_or(name);
+            }
+            name = match manifest.compression.algorithm {
+                CompressionAlgorithm::Zstd => name.strip_suffix(".zst").unwrap_or(name),
+                CompressionAlgorithm::Gzip => name.strip_suffix(".gz").unwrap_or(name),
+                CompressionAlgorithm::None => name,
+            };
+            name.to_owned()
+        })
+        .collect()
+}
+
+/// Decrypts (when the manifest says so) and decompresses a stored stream.
+pub fn decode(
+    stored: Verified<Box<dyn Read + Send>>,
+    manifest: &Manifest,
+    identities: &[Box<dyn age::Identity>],
+) -> Result<Box<dyn Read>, String> {
+    let decrypted: Box<dyn Read> = if manifest.encryption.is_some() {
+        let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(stored))
+            .map_err(|e| format!("not an age file: {e}"))?;
+        let reader = decryptor
+            .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .map_err(|e| format!("cannot decrypt with the given age identity: {e}"))?;
+        Box::new(reader)
+    } else {
+        Box::new(stored)
+    };
+    Ok(match manifest.compression.algorithm {
+        CompressionAlgorithm::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(decrypted)
+                .map_err(|e| format!("cannot start zstd: {e}"))?,
+        ),
+        CompressionAlgorithm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(decrypted)),
+        CompressionAlgorithm::None => decrypted,
+    })
+}

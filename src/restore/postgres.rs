@@ -1,0 +1,380 @@
+//! PostgreSQL: each `db-NAME.pgdump` stream goes through `pg_restore` into
+//! database NAME (created when missing), `db-NAME.sql` through `psql`, and
+//! `globals.sql` (roles, tablespaces) through `psql` into the server. A
+//! scratch target restores into temporary databases on the store's server
+//! and drops them afterwards.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use super::Target;
+use crate::cancel::Cancel;
+use crate::config::model::{Check, Store};
+use crate::config::raw::PostgresStore;
+use crate::stores::postgres::Postgres;
+use crate::stores::{StoreError, ToolCommand};
+
+pub struct PostgresTarget {
+    name: String,
+    store: PostgresStore,
+    server: Postgres,
+    /// `--to` named this database for the artifact's only database.
+    database: Option<String>,
+    /// Scratch targets: the source database → its temporary database.
+    scratch: Option<BTreeMap<String, String>>,
+    /// Databases this target created.
+    created: Vec<String>,
+}
+
+impl PostgresTarget {
+    /// The store's server, or `to` (a libpq URI or keyword string); a
+    /// database named in `to` receives the artifact's only database.
+    pub fn target(name: &str, store: &PostgresStore, to: Option<&str>) -> Result<Self, StoreError> {
+        let mut store = store.clone();
+        let mut database = None;
+        if let Some(to) = to {
+            if !to.contains("://") && !to.contains('=') {
+                return Err(StoreError::new(
+                    name,
+                    format!("--to `{to}` is not a PostgreSQL connection string"),
+                )
+                .with_help("write it as postgresql://USER@HOST:PORT/DATABASE (the password from PGPASSWORD or .pgpass)"));
+            }
+            database = dsn_database(to).filter(|db| db != "postgres");
+            store.dsn = Some(to.to_owned());
+            store.host = None;
+            store.port = None;
+            store.user = None;
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            server: Postgres::new(name, &store)?,
+            store,
+            database,
+            scratch: None,
+            created: Vec::new(),
+        })
+    }
+
+    /// Temporary databases on the store's server.
+    pub fn scratch(name: &str, store: &PostgresStore) -> Result<Self, StoreError> {
+        let mut target = Self::target(name, store, None)?;
+        let tag = format!("cairn_verify_{}", std::process::id());
+        target.scratch = Some(
+            store
+                .databases
+                .iter()
+                .map(|db| {
+                    let mut scratch = format!("{tag}_{db}");
+                    scratch.truncate(63);
+                    (db.clone(), scratch)
+                })
+                .collect(),
+        );
+        Ok(target)
+    }
+
+    /// The database a stream's database is restored into.
+    fn database_for(&self, source: &str) -> String {
+        if let Some(scratch) = &self.scratch {
+            if let Some(db) = scratch.get(source) {
+                return db.clone();
+            }
+        }
+        self.database.clone().unwrap_or_else(|| source.to_owned())
+    }
+
+    /// The target databases of an artifact's streams.
+    fn databases(&self, streams: &[String]) -> Vec<String> {
+        streams
+            .iter()
+            .filter_map(|s| stream_database(s))
+            .map(|db| self.database_for(&db))
+            .collect()
+    }
+
+    fn error(&self, message: String) -> StoreError {
+        let error = StoreError::new(&self.name, message);
+        if error.message.contains("password authentication failed")
+            || error.message.contains("no password supplied")
+        {
+            error.with_help("set PGPASSWORD (or a .pgpass entry) for the target server")
+        } else if error
+            .message
+            .contains("permission denied to create database")
+        {
+            error.with_help("the restoring role needs CREATEDB (or create the database first)")
+        } else {
+            error
+        }
+    }
+
+    /// Runs one statement in `database` and returns psql's unaligned output.
+    fn sql(&self, database: &str, statement: &str) -> Result<String, StoreError> {
+        self.server
+            .tool("psql")
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .arg(format!("--command={statement}"))
+            .args(self.server.connection_args(Some(database)))
+            .output()
+            .map(|out| out.trim().to_owned())
+            .map_err(|e| self.error(e))
+    }
+
+    fn exists(&self, database: &str) -> Result<bool, StoreError> {
+        Ok(self.sql(
+            "postgres",
+            &format!(
+                "select count(*) from pg_database where datname = {}",
+                literal(database)
+            ),
+        )? != "0")
+    }
+
+    fn drop_database(&self, database: &str) -> Result<(), StoreError> {
+        // Connections first: a restore replaces the database under them.
+        self.sql(
+            "postgres",
+            &format!(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = {} and pid <> pg_backend_pid()",
+                literal(database)
+            ),
+        )?;
+        self.sql(
+            "postgres",
+            &format!("drop database if exists {}", identifier(database)),
+        )?;
+        Ok(())
+    }
+
+    fn restore_tool(&self, stream: &str, database: &str) -> ToolCommand {
+        let tool = if stream.ends_with(".sql") {
+            self.server.tool("psql").args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--output=/dev/null",
+            ])
+        } else {
+            let mut tool = self.server.tool("pg_restore").arg("--exit-on-error");
+            if self.scratch.is_some() {
+                // A scratch copy needs the data, not the owners and grants.
+                tool = tool.args(["--no-owner", "--no-privileges"]);
+            }
+            tool
+        };
+        tool.args(self.server.connection_args(Some(database)))
+    }
+}
+
+/// The database a stream holds: `db-app.pgdump` → `app`.
+fn stream_database(stream: &str) -> Option<String> {
+    let rest = stream.strip_prefix("db-")?;
+    let name = rest
+        .strip_suffix(".pgdump")
+        .or_else(|| rest.strip_suffix(".sql"))?;
+    Some(name.to_owned())
+}
+
+/// The database a connection string names, if any.
+fn dsn_database(dsn: &str) -> Option<String> {
+    if let Some((_, rest)) = dsn.split_once("://") {
+        let path = rest.split('?').next()?.split_once('/')?.1;
+        return (!path.is_empty()).then(|| path.to_owned());
+    }
+    dsn.split_whitespace()
+        .find_map(|word| word.strip_prefix("dbname="))
+        .map(|db| db.trim_matches('\'').to_owned())
+}
+
+fn identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl Target for PostgresTarget {
+    fn describe(&self) -> String {
+        let source = crate::stores::Dumper::source(&self.server);
+        match (&self.scratch, &self.database) {
+            (Some(_), _) => format!("scratch databases on PostgreSQL {source}"),
+            (None, Some(db)) => format!("database `{db}` on PostgreSQL {source}"),
+            (None, None) => format!("PostgreSQL {source}"),
+        }
+    }
+
+    fn existing(&mut self, streams: &[String]) -> Result<Option<String>, StoreError> {
+        let mut found = Vec::new();
+        for database in self.databases(streams) {
+            if !self.exists(&database)? {
+                continue;
+            }
+            let relations = self.sql(
+                &database,
+                "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+                 where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f') \
+                 and n.nspname <> 'information_schema' and n.nspname not like 'pg\\_%'",
+            )?;
+            if relations != "0" {
+                found.push(format!(
+                    "database `{database}` has {relations} tables, views or sequences"
+                ));
+            }
+        }
+        Ok((!found.is_empty()).then(|| found.join(", ")))
+    }
+
+    fn as_store(&self) -> Store {
+        let mut store = self.store.clone();
+        if let Some(database) = &self.database {
+            store.databases = vec![database.clone()];
+        }
+        // The safety backup keeps what the restore replaces: the databases.
+        store.globals = false;
+        Store::Postgres(store)
+    }
+
+    fn clear(&mut self, streams: &[String]) -> Result<(), StoreError> {
+        for database in self.databases(streams) {
+            self.drop_database(&database)?;
+        }
+        Ok(())
+    }
+
+    fn load(
+        &mut self,
+        stream: &str,
+        input: &mut dyn Read,
+        cancel: &Cancel,
+    ) -> Result<(), StoreError> {
+        if stream == "globals.sql" {
+            if self.scratch.is_some() {
+                // Roles belong to the whole server: a scratch restore reads
+                // them (the checksum still counts) but does not create them.
+                std::io::copy(input, &mut std::io::sink()).map_err(|e| {
+                    StoreError::new(&self.name, format!("reading globals.sql failed: {e}"))
+                })?;
+                return Ok(());
+            }
+            // Roles that exist already fail harmlessly: no ON_ERROR_STOP.
+            return self
+                .server
+                .tool("psql")
+                .args(["-X", "-q", "--output=/dev/null"])
+                .args(self.server.connection_args(Some("postgres")))
+                .feed_from(input, cancel)
+                .map(drop)
+                .map_err(|e| self.error(e));
+        }
+        let Some(source) = stream_database(stream) else {
+            return Err(StoreError::new(
+                &self.name,
+                format!("`{stream}` is not a stream cairn's PostgreSQL dumps write"),
+            ));
+        };
+        let database = self.database_for(&source);
+        if !self.exists(&database)? {
+            self.sql(
+                "postgres",
+                &format!("create database {}", identifier(&database)),
+            )?;
+            self.created.push(database.clone());
+        }
+        let result = self
+            .restore_tool(stream, &database)
+            .feed_from(input, cancel);
+        if let Err(error) = result {
+            if self.created.contains(&database) && self.scratch.is_none() {
+                // Do not leave a half-restored database that looks restored.
+                let _ = self.drop_database(&database);
+            }
+            return Err(self.error(format!("restoring database `{database}` failed: {error}")));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn measure(&mut self, check: &Check) -> Result<i64, StoreError> {
+        let query = check.query.as_deref().ok_or_else(|| {
+            StoreError::new(&self.name, "PostgreSQL checks are SQL queries (`query`)")
+        })?;
+        let source = match &check.database {
+            Some(db) => db.clone(),
+            None => self.store.databases.first().cloned().unwrap_or_default(),
+        };
+        let database = self.database_for(&source);
+        let output = self.sql(&database, query)?;
+        let first = output.lines().next().unwrap_or("").trim();
+        first.parse::<i64>().map_err(|_| {
+            StoreError::new(
+                &self.name,
+                format!(
+                    "the check `{query}` in database `{source}` returned `{first}`, not a number"
+                ),
+            )
+        })
+    }
+
+    fn discard(&mut self) -> Result<(), StoreError> {
+        let mut errors = Vec::new();
+        for database in std::mem::take(&mut self.created) {
+            if let Err(error) = self.drop_database(&database) {
+                errors.push(error.message);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::new(
+                &self.name,
+                format!(
+                    "dropping the scratch databases failed: {}",
+                    errors.join("; ")
+                ),
+            ))
+        }
+    }
+}
+
+impl Drop for PostgresTarget {
+    fn drop(&mut self) {
+        if self.scratch.is_some() {
+            let _ = self.discard();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_name_their_databases() {
+        assert_eq!(stream_database("db-app.pgdump").as_deref(), Some("app"));
+        assert_eq!(stream_database("db-my-db.sql").as_deref(), Some("my-db"));
+        assert_eq!(stream_database("globals.sql"), None);
+    }
+
+    #[test]
+    fn connection_strings_name_a_database() {
+        assert_eq!(
+            dsn_database("postgresql://u@h:5/app?sslmode=require").as_deref(),
+            Some("app")
+        );
+        assert_eq!(dsn_database("postgresql://u@h:5"), None);
+        assert_eq!(dsn_database("postgresql://u@h:5/"), None);
+        assert_eq!(dsn_database("host=h dbname='x'").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn names_are_quoted() {
+        assert_eq!(identifier("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}

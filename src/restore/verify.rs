@@ -1,0 +1,278 @@
+//! Verify runs (`cairn verify JOB`, `kind = "verify"` jobs): the automated
+//! restore test. The newest artifact of the backup job is checked against
+//! its manifest, restored into a scratch target, checked (the store kind's
+//! built-in checks, then the job's declared ones), and the scratch target is
+//! removed. The result is a run record in the history, with a `verify`
+//! section.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{artifact, check_checksums, load, say, scratch_for, RestoreError, Selection};
+use crate::cancel::Cancel;
+use crate::config::model::{Check, Config, JobKind};
+use crate::history::{self, CheckRecord, Outcome, RunRecord, VerifyRecord};
+use crate::manifest::Reason;
+use crate::plan::Host;
+
+pub struct VerifyOptions<'a> {
+    pub reason: Reason,
+    pub now: DateTime<Utc>,
+    /// `--identity`: the age identity file (else `settings.age_identity_file`).
+    pub identity: Option<&'a std::path::Path>,
+}
+
+/// Verifies the newest artifact of `job_name` (a verify job, or a backup job
+/// with the built-in checks only), records the result in the history and
+/// returns it. Errors are for what is not a verify run at all (an unknown
+/// job, a held lock); a failed verify is a record with outcome `failed`.
+pub fn verify(
+    runtime: &tokio::runtime::Handle,
+    config: &Config,
+    host: &Host,
+    job_name: &str,
+    options: &VerifyOptions<'_>,
+) -> Result<RunRecord, RestoreError> {
+    let Some(job) = config
+        .jobs
+        .iter()
+        .find(|(n, _)| n.as_str() == job_name)
+        .map(|(_, j)| j)
+    else {
+        let known: Vec<&str> = config.jobs.keys().map(|j| j.as_str()).collect();
+        return Err(RestoreError::refused(
+            format!("there is no job `{job_name}` in the configuration"),
+            format!("the jobs are: {}", known.join(", ")),
+        ));
+    };
+    let (verified, checks): (&str, &[Check]) = match &job.kind {
+        JobKind::Verify(verify) => (verify.verifies.as_str(), &verify.checks),
+        JobKind::Backup(_) => (job_name, &[]),
+    };
+    let state_dir = host.local(&config.settings.state_dir);
+    let _lock = crate::lock::acquire(
+        &state_dir.join("locks").join(format!("{job_name}.lock")),
+        &format!("job `{job_name}`"),
+    )
+    .map_err(|e| RestoreError::Failed(e.to_string()))?;
+
+    let started = std::time::Instant::now();
+    let cancel = Cancel::default();
+    let watcher = job.timeout.map(|timeout| {
+        let cancel = cancel.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(timeout.as_seconds())).await;
+            cancel.trigger(format!("timed out after {timeout}"));
+        })
+    });
+    let mut run = VerifyRun {
+        record: VerifyRecord {
+            job: verified.to_owned(),
+            destination: None,
+            artifact: None,
+            checks: Vec::new(),
+        },
+        raw_size: 0,
+        stored_size: 0,
+    };
+    let result = run.execute(runtime, config, verified, checks, options, &cancel);
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    let error = match (result, cancel.reason()) {
+        (Err(error), Some(reason)) if !error.contains(&reason) => {
+            Some(format!("{error} ({reason})"))
+        }
+        (Err(error), _) => Some(error),
+        (Ok(()), _) => run
+            .record
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| {
+                format!(
+                    "check failed: {} (measured {})",
+                    c.check,
+                    c.value.as_deref().unwrap_or("nothing")
+                )
+            })
+            .reduce(|a, b| format!("{a}; {b}")),
+    };
+    let record = RunRecord {
+        job: job_name.to_owned(),
+        id: options.now.format("%Y%m%dT%H%M%SZ").to_string(),
+        reason: options.reason,
+        started_at: options.now,
+        finished_at: options.now
+            + chrono::Duration::from_std(started.elapsed()).unwrap_or_default(),
+        outcome: if error.is_none() {
+            Outcome::Success
+        } else {
+            Outcome::Failed
+        },
+        error,
+        raw_size: run.raw_size,
+        stored_size: run.stored_size,
+        destinations: BTreeMap::new(),
+        verify: Some(run.record),
+    };
+    if let Err(error) = history::append(&state_dir, &record) {
+        eprintln!(
+            "warning: cannot record the verify run in {}: {error}",
+            state_dir.join("history").display()
+        );
+    }
+    Ok(record)
+}
+
+struct VerifyRun {
+    record: VerifyRecord,
+    raw_size: u64,
+    stored_size: u64,
+}
+
+impl VerifyRun {
+    fn execute(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        config: &Config,
+        verified: &str,
+        checks: &[Check],
+        options: &VerifyOptions<'_>,
+        cancel: &Cancel,
+    ) -> Result<(), String> {
+        let (job, backup) = artifact::backup_job(config, verified).map_err(|e| e.to_string())?;
+        let chosen = runtime
+            .block_on(artifact::choose(config, job, backup, &Selection::default()))
+            .map_err(|e| e.to_string())?;
+        let manifest = chosen.manifest().clone();
+        self.record.destination = Some(chosen.destination.name().to_owned());
+        self.record.artifact = Some(manifest.id.clone());
+        self.raw_size = manifest.streams.iter().map(|s| s.raw_size).sum();
+        self.stored_size = manifest.streams.iter().map(|s| s.stored_size).sum();
+        say(&format!(
+            "verifying artifact {} of job `{verified}` from `{}`",
+            manifest.id,
+            chosen.destination.name()
+        ));
+        let identities =
+            artifact::identities(config, &manifest, options.identity).map_err(|e| e.to_string())?;
+        check_checksums(runtime, &chosen, cancel).map_err(|e| e.to_string())?;
+        self.record.checks.push(CheckRecord {
+            check: "sha256 of every stream matches the manifest".to_owned(),
+            passed: true,
+            value: Some(format!("{} streams", manifest.streams.len())),
+        });
+
+        let store = &config.stores[&backup.store];
+        let mut scratch = scratch_for(backup.store.as_str(), store)
+            .map_err(|e| super::RestoreError::from(e).to_string())?;
+        let result = (|| {
+            load(runtime, &chosen, &identities, scratch.as_mut(), cancel)
+                .map_err(|e| e.to_string())?;
+            scratch
+                .finish()
+                .map_err(|e| super::RestoreError::from(e).to_string())?;
+            for (check, passed, value) in scratch
+                .builtin_checks()
+                .map_err(|e| super::RestoreError::from(e).to_string())?
+            {
+                self.note(check, passed, value);
+            }
+            for check in checks {
+                let value = scratch
+                    .measure(check)
+                    .map_err(|e| super::RestoreError::from(e).to_string())?;
+                self.note(describe(check), passes(check, value), value.to_string());
+            }
+            Ok(())
+        })();
+        say(&format!("removing {}", scratch.describe()));
+        if let Err(error) = scratch.discard() {
+            eprintln!("warning: {error}");
+        }
+        result
+    }
+
+    fn note(&mut self, check: String, passed: bool, value: String) {
+        say(&format!(
+            "{} {check}: {value}",
+            if passed { "ok    " } else { "FAILED" }
+        ));
+        self.record.checks.push(CheckRecord {
+            check,
+            passed,
+            value: Some(value),
+        });
+    }
+}
+
+/// A declared check in words, e.g. `select count(*) from users >= 1`.
+pub fn describe(check: &Check) -> String {
+    let bounds = |what: String| match (check.min, check.max) {
+        (Some(min), Some(max)) => format!("{what} between {min} and {max}"),
+        (Some(min), None) => format!("{what} >= {min}"),
+        (None, Some(max)) => format!("{what} <= {max}"),
+        (None, None) => what,
+    };
+    if let Some(query) = &check.query {
+        let place = check
+            .database
+            .as_ref()
+            .map(|db| format!(" in {db}"))
+            .unwrap_or_default();
+        bounds(format!("`{query}`{place}"))
+    } else if let Some(min) = check.min_keys {
+        format!("keys >= {min}")
+    } else if let Some(min) = check.min_files {
+        format!("files >= {min}")
+    } else {
+        "no check".to_owned()
+    }
+}
+
+/// Whether `value` satisfies `check`.
+pub fn passes(check: &Check, value: i64) -> bool {
+    if check.query.is_some() {
+        check.min.is_none_or(|min| value >= min) && check.max.is_none_or(|max| value <= max)
+    } else if let Some(min) = check.min_keys {
+        value >= min as i64
+    } else if let Some(min) = check.min_files {
+        value >= min as i64
+    } else {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_compare_with_their_bounds() {
+        let query = Check {
+            query: Some("select count(*) from users".into()),
+            min: Some(1),
+            max: Some(10),
+            ..Check::default()
+        };
+        assert_eq!(
+            describe(&query),
+            "`select count(*) from users` between 1 and 10"
+        );
+        assert!(passes(&query, 1) && passes(&query, 10));
+        assert!(!passes(&query, 0) && !passes(&query, 11));
+        let keys = Check {
+            min_keys: Some(3),
+            ..Check::default()
+        };
+        assert_eq!(describe(&keys), "keys >= 3");
+        assert!(passes(&keys, 3) && !passes(&keys, 2));
+        let files = Check {
+            min_files: Some(2),
+            ..Check::default()
+        };
+        assert!(passes(&files, 5) && !passes(&files, 1));
+    }
+}
