@@ -223,7 +223,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         Command::Inventory { job, json } => inventory(&cli.global, job.as_deref(), json),
         Command::History { job, json } => history(&cli.global, job.as_deref(), json),
         Command::Retention { policy, json } => retention(&cli.global, &policy, json),
-        Command::Status { .. } => not_built_yet("status"),
+        Command::Status { json, prometheus } => status(&cli.global, json, prometheus.as_deref()),
         Command::Restore(args) => restore(&cli.global, &args),
         Command::Verify { job, identity } => verify(&cli.global, &job, identity.as_deref()),
     }
@@ -1000,4 +1000,58 @@ fn verify_job(
             Ok(ExitStatus::Success)
         }
     }
+}
+
+/// `cairn status`: exits with the worst job's state (0 OK, 1 WARNING,
+/// 2 CRITICAL, 3 UNKNOWN). Whatever keeps it from telling — an invalid
+/// configuration, a bad `CAIRN_NOW`, an unreadable history — is UNKNOWN (3),
+/// not an error (1), so that monitoring tells "cannot tell" from "broken".
+fn status(
+    global: &GlobalArgs,
+    json: bool,
+    prometheus: Option<&std::path::Path>,
+) -> miette::Result<ExitStatus> {
+    let report = (|| {
+        let (config, _) = load_config(global)?;
+        let now = now()?;
+        let state_dir = host(global).local(&config.settings.state_dir);
+        let records = crate::history::read(&state_dir, None).map_err(|e| {
+            miette!(
+                help = "check that this user can read the state directory (settings.state_dir)",
+                "cannot read the run history in {}: {e}",
+                state_dir.join("history").display()
+            )
+        })?;
+        let listings = runtime()?.block_on(crate::status::read_destinations(&config));
+        Ok::<_, miette::Report>(crate::status::evaluate(&config, &listings, &records, now))
+    })();
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("{error:?}");
+            if json {
+                let text = crate::status::json_unknown(now().ok(), &error.to_string());
+                output::print(&text)?;
+            } else {
+                output::print("Status: UNKNOWN (cairn cannot tell; see the error above).\n")?;
+            }
+            return Ok(ExitStatus::Unknown);
+        }
+    };
+    let mut state = report.state;
+    if let Some(file) = prometheus {
+        if let Err(e) = crate::status::prometheus::write(file, &report) {
+            eprintln!(
+                "error: cannot write the Prometheus textfile {}: {e}\n  help: check that the directory exists and this user may write to it",
+                file.display()
+            );
+            state = state.max(crate::status::State::Unknown);
+        }
+    }
+    output::print(&if json {
+        crate::status::json(&report)
+    } else {
+        crate::status::text(&report)
+    })?;
+    Ok(state.exit_status())
 }

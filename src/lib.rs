@@ -27,6 +27,7 @@ pub mod restore;
 pub mod retention;
 pub mod run;
 pub mod schedule;
+pub mod status;
 pub mod stores;
 
 use std::ffi::OsString;

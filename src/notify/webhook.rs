@@ -101,7 +101,7 @@ pub(super) async fn post(webhook: &WebhookNotify, notice: &Notice) -> Result<(),
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         deliver(client, &target.uri, body).await
     };
-    delivered.map_err(|error| target.scrub(format!("{}: {error}", target.shown)))
+    delivered.map_err(|error| target.scrub(format!("{} {error}", target.shown)))
 }
 
 /// POSTs `body`, retrying once after a connection error or a 5xx answer.
@@ -125,7 +125,7 @@ where
                 Ok(Err(error)) => (request_error(&error), true),
                 // The receiver may have acted on it: no second request.
                 Err(_) => (
-                    format!("no answer within {} s", WEBHOOK_TIMEOUT.as_secs()),
+                    format!("did not answer within {} s", WEBHOOK_TIMEOUT.as_secs()),
                     false,
                 ),
             };
@@ -141,12 +141,12 @@ where
     unreachable!("the second attempt returns")
 }
 
-/// "cannot connect: tcp connect error: Connection refused (os error 111)".
+/// "cannot be reached: tcp connect error: Connection refused (os error 111)".
 fn request_error(error: &hyper_util::client::legacy::Error) -> String {
     let mut parts = vec![if error.is_connect() {
-        "cannot connect"
+        "cannot be reached"
     } else {
-        "the request failed"
+        "dropped the request"
     }
     .to_owned()];
     let mut source = std::error::Error::source(error);

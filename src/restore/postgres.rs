@@ -207,6 +207,17 @@ impl Target for PostgresTarget {
     }
 
     fn existing(&mut self, streams: &[String]) -> Result<Option<String>, StoreError> {
+        let held = streams
+            .iter()
+            .filter(|s| stream_database(s).is_some())
+            .count();
+        if let (Some(database), true) = (&self.database, held > 1) {
+            return Err(StoreError::new(
+                &self.name,
+                format!("--to names the database `{database}`, but the artifact holds {held} databases"),
+            )
+            .with_help("leave the database out of --to to restore each database under its own name on that server"));
+        }
         let mut found = Vec::new();
         for database in self.databases(streams) {
             if !self.exists(&database)? {

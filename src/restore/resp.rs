@@ -331,7 +331,6 @@ mod tests {
             b"+PONG\n",
             b":x\r\n",
             b"$-2\r\n",
-            &b"*1\r\n".repeat(MAX_DEPTH + 2),
             b"$9999999999\r\n",
             b"",
         ] {
@@ -341,6 +340,14 @@ mod tests {
                 String::from_utf8_lossy(broken)
             );
         }
+    }
+
+    #[test]
+    fn arrays_nest_only_so_deep() {
+        let nested = |depth: usize| [b"*1\r\n".repeat(depth), b":1\r\n".to_vec()].concat();
+        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        let error = parse(&nested(MAX_DEPTH + 2)).unwrap_err();
+        assert!(error.to_string().contains("nested"), "{error}");
     }
 
     #[test]

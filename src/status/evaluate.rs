@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::runs::{
+    destination_errors, failed, failure_detail, last_verify, newest, outcome, verify_detail,
+};
 use super::{
-    age, DestinationStatus, JobStatus, LastFailure, LastRun, LastVerify, Newest, Problem, Report,
-    State, Success,
+    age, DestinationStatus, JobStatus, LastFailure, LastRun, Newest, Problem, Report, State,
+    Success,
 };
 use crate::config::model::{Backup, Config, Job, JobKind};
 use crate::destinations::{Found, FoundState, Listing};
@@ -26,7 +29,13 @@ pub fn evaluate(
     records: &[RunRecord],
     now: DateTime<Utc>,
 ) -> Report {
-    evaluate_jobs(config.jobs.values(), config.timezone, listings, records, now)
+    evaluate_jobs(
+        config.jobs.values(),
+        config.timezone,
+        listings,
+        records,
+        now,
+    )
 }
 
 /// The status of `jobs`, with schedules read in `timezone`.
@@ -145,16 +154,7 @@ fn backup_job(
         .as_ref()
         .map(|n| format!("newest good artifact is {} old", age(now - n.time)))
         .unwrap_or_default();
-    let last_success = runs
-        .iter()
-        .filter(|r| !failed(r))
-        .max_by_key(|r| r.started_at)
-        .map(|r| Success {
-            id: r.id.clone(),
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-        })
-        .or_else(|| newest_good_success(&newest_good, listings));
+    let success_without_history = newest_good_success(&newest_good, listings);
     finish(
         job,
         None,
@@ -163,8 +163,8 @@ fn backup_job(
         timezone,
         now,
         JobFacts {
+            success_without_history,
             newest: newest_good,
-            last_success,
             runs: &runs,
             last_verify,
             destinations,
@@ -203,21 +203,9 @@ fn verify_job(
                     age(now - verify.started_at)
                 )));
             }
-            ok_message = format!(
-                "last verify passed {} ago",
-                age(now - verify.started_at)
-            );
+            ok_message = format!("last verify passed {} ago", age(now - verify.started_at));
         }
     }
-    let last_success = runs
-        .iter()
-        .filter(|r| !failed(r))
-        .max_by_key(|r| r.started_at)
-        .map(|r| Success {
-            id: r.id.clone(),
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-        });
     finish(
         job,
         Some(verifies.to_owned()),
@@ -227,7 +215,7 @@ fn verify_job(
         now,
         JobFacts {
             newest: None,
-            last_success,
+            success_without_history: None,
             runs: &runs,
             last_verify,
             destinations: Vec::new(),
@@ -238,7 +226,8 @@ fn verify_job(
 /// What both kinds of job report beyond their problems.
 struct JobFacts<'a> {
     newest: Option<Newest>,
-    last_success: Option<Success>,
+    /// The last success when no run in the history succeeded.
+    success_without_history: Option<Success>,
     runs: &'a [&'a RunRecord],
     last_verify: Option<&'a RunRecord>,
     destinations: Vec<DestinationStatus>,
@@ -254,11 +243,9 @@ fn finish(
     facts: JobFacts<'_>,
 ) -> JobStatus {
     // Stable: problems of one state keep the order they were found in.
-    problems.sort_by(|a, b| b.state.cmp(&a.state));
+    problems.sort_by_key(|p| std::cmp::Reverse(p.state));
     let state = problems.first().map_or(State::Ok, |p| p.state);
-    let message = problems
-        .first()
-        .map_or(ok_message, |p| p.message.clone());
+    let message = problems.first().map_or(ok_message, |p| p.message.clone());
     let last_run = newest(facts.runs);
     let consecutive_failures = {
         let mut runs = facts.runs.to_vec();
@@ -275,16 +262,22 @@ fn finish(
         next_run: job.schedule.cron.next_after(&now.with_timezone(&timezone)),
         rpo: job.rpo,
         newest: facts.newest,
-        last_success: facts.last_success,
+        last_success: facts
+            .runs
+            .iter()
+            .filter(|r| !failed(r))
+            .max_by_key(|r| r.started_at)
+            .map(|r| Success {
+                id: r.id.clone(),
+                started_at: r.started_at,
+                finished_at: r.finished_at,
+            })
+            .or(facts.success_without_history),
         last_run: last_run.map(|r| LastRun {
             id: r.id.clone(),
             started_at: r.started_at,
             finished_at: r.finished_at,
-            outcome: if failed(r) {
-                Outcome::Failed
-            } else {
-                Outcome::Success
-            },
+            outcome: outcome(r),
             error: r.error.clone(),
             failed_destinations: destination_errors(r),
             stored_bytes: r.stored_size,
@@ -348,7 +341,11 @@ fn destination_status(
     }
 }
 
-fn unreadable(destination: &str, error: String, last_outcome: Option<Outcome>) -> DestinationStatus {
+fn unreadable(
+    destination: &str,
+    error: String,
+    last_outcome: Option<Outcome>,
+) -> DestinationStatus {
     DestinationStatus {
         destination: destination.to_owned(),
         error: Some(error),
@@ -404,99 +401,6 @@ fn missed_schedule(
         .cron
         .latest_at_or_before(&deadline.with_timezone(&timezone))?;
     (scheduled.with_timezone(&Utc) > last).then_some(scheduled)
-}
-
-/// A run failed when it failed as a whole or at any destination; a verify
-/// run also when one of its checks did not pass.
-fn failed(record: &RunRecord) -> bool {
-    record.outcome == Outcome::Failed
-        || record
-            .destinations
-            .values()
-            .any(|d| d.outcome == Outcome::Failed)
-        || record
-            .verify
-            .as_ref()
-            .is_some_and(|v| v.checks.iter().any(|c| !c.passed))
-}
-
-fn newest<'a>(records: &[&'a RunRecord]) -> Option<&'a RunRecord> {
-    records.iter().copied().max_by_key(|r| r.started_at)
-}
-
-fn destination_errors(record: &RunRecord) -> BTreeMap<String, String> {
-    record
-        .destinations
-        .iter()
-        .filter(|(_, d)| d.outcome == Outcome::Failed)
-        .map(|(name, d)| {
-            let error = d.error.clone().unwrap_or_else(|| "failed".to_owned());
-            (name.clone(), error)
-        })
-        .collect()
-}
-
-/// `: ERROR` or ` at `DEST`: ERROR`, for a failed run.
-fn failure_detail(record: &RunRecord) -> String {
-    if let Some(error) = &record.error {
-        return format!(": {error}");
-    }
-    let errors = destination_errors(record);
-    if errors.is_empty() {
-        return String::new();
-    }
-    let listed: Vec<String> = errors
-        .iter()
-        .map(|(d, e)| format!("at `{d}`: {e}"))
-        .collect();
-    format!(" {}", listed.join("; "))
-}
-
-fn failed_checks(record: &RunRecord) -> Vec<String> {
-    let Some(verify) = &record.verify else {
-        return Vec::new();
-    };
-    verify
-        .checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| match &c.value {
-            Some(value) => format!("{} (got {value})", c.check),
-            None => c.check.clone(),
-        })
-        .collect()
-}
-
-/// `: ERROR` or `: check failed: CHECK`, for a failed verify run.
-fn verify_detail(record: &RunRecord) -> String {
-    let checks = failed_checks(record);
-    match (&record.error, checks.is_empty()) {
-        (Some(error), _) => format!(": {error}"),
-        (None, false) => format!(
-            ": {} failed: {}",
-            if checks.len() == 1 { "check" } else { "checks" },
-            checks.join("; ")
-        ),
-        (None, true) => failure_detail(record),
-    }
-}
-
-fn last_verify(record: &RunRecord) -> LastVerify {
-    let verify = record.verify.as_ref();
-    LastVerify {
-        run_by: record.job.clone(),
-        id: record.id.clone(),
-        started_at: record.started_at,
-        outcome: if failed(record) {
-            Outcome::Failed
-        } else {
-            Outcome::Success
-        },
-        destination: verify.and_then(|v| v.destination.clone()),
-        artifact: verify.and_then(|v| v.artifact.clone()),
-        failed_checks: failed_checks(record),
-        error: record.error.clone(),
-    }
 }
 
 fn critical(message: String) -> Problem {

@@ -76,6 +76,7 @@
 mod evaluate;
 pub mod prometheus;
 mod render;
+mod runs;
 
 use std::collections::BTreeMap;
 

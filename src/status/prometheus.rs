@@ -62,7 +62,10 @@ impl Family {
     fn destination(&mut self, job: &str, destination: &str, value: Option<f64>) {
         if let Some(value) = value {
             self.samples.push((
-                vec![("job", job.to_owned()), ("destination", destination.to_owned())],
+                vec![
+                    ("job", job.to_owned()),
+                    ("destination", destination.to_owned()),
+                ],
                 value,
             ));
         }
@@ -134,19 +137,25 @@ pub fn render(report: &Report) -> String {
     for job in &report.jobs {
         let name = job.job.as_str();
         status.job(name, Some(f64::from(job.state.code())));
-        last_success.job(name, job.last_success.as_ref().map(|s| seconds(s.finished_at)));
+        last_success.job(
+            name,
+            job.last_success.as_ref().map(|s| seconds(s.finished_at)),
+        );
         duration.job(
             name,
-            job.last_run.as_ref().map(|r| {
-                (r.finished_at - r.started_at).num_milliseconds().max(0) as f64 / 1000.0
-            }),
+            job.last_run
+                .as_ref()
+                .map(|r| (r.finished_at - r.started_at).num_milliseconds().max(0) as f64 / 1000.0),
         );
         if job.verifies.is_none() {
             size.job(name, job.last_run.as_ref().map(|r| r.stored_bytes as f64));
         }
         consecutive.job(name, Some(job.consecutive_failures as f64));
         failures.job(name, Some(job.failures_total as f64));
-        verify_time.job(name, job.last_verify.as_ref().map(|v| seconds(v.started_at)));
+        verify_time.job(
+            name,
+            job.last_verify.as_ref().map(|v| seconds(v.started_at)),
+        );
         verify_success.job(
             name,
             job.last_verify
@@ -186,14 +195,22 @@ pub fn render(report: &Report) -> String {
         if family.samples.is_empty() {
             continue;
         }
-        out.push_str(&format!("# HELP {} {}\n", family.name, escape_help(family.help)));
+        out.push_str(&format!(
+            "# HELP {} {}\n",
+            family.name,
+            escape_help(family.help)
+        ));
         out.push_str(&format!("# TYPE {} {}\n", family.name, family.kind));
         for (labels, value) in &family.samples {
             let labels: Vec<String> = labels
                 .iter()
                 .map(|(key, value)| format!("{key}=\"{}\"", escape_label(value)))
                 .collect();
-            out.push_str(&format!("{}{{{}}} {value}\n", family.name, labels.join(",")));
+            out.push_str(&format!(
+                "{}{{{}}} {value}\n",
+                family.name,
+                labels.join(",")
+            ));
         }
     }
     out

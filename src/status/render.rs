@@ -96,17 +96,20 @@ fn details(out: &mut String, job: &JobStatus, now: DateTime<Utc>) {
             destination_line(destination, now)
         ));
     }
-    let last_run = job.last_run.as_ref().map_or_else(
-        || "none recorded".to_owned(),
-        |run| {
-            let took = span(run.finished_at - run.started_at);
-            match run.outcome {
-                Outcome::Success => format!("{} succeeded in {took}", run.id),
-                Outcome::Failed => format!("{} failed after {took}", run.id),
-            }
-        },
-    );
-    out.push_str(&format!("  last run: {last_run}\n"));
+    // A verify job's runs are its verifies: the last one is shown below.
+    if job.verifies.is_none() {
+        let last_run = job.last_run.as_ref().map_or_else(
+            || "none recorded".to_owned(),
+            |run| {
+                let took = span(run.finished_at - run.started_at);
+                match run.outcome {
+                    Outcome::Success => format!("{} succeeded in {took}", run.id),
+                    Outcome::Failed => format!("{} failed after {took}", run.id),
+                }
+            },
+        );
+        out.push_str(&format!("  last run: {last_run}\n"));
+    }
     if let Some(failure) = &job.last_failure {
         out.push_str(&format!(
             "  last failure: {}{}\n",

@@ -348,7 +348,7 @@ on = ["success", "failure"]
         .unwrap_or_else(|| panic!("a warning names the notifier: {}", good.stderr));
     assert!(
         webhook_warning.contains(&format!("http://127.0.0.1:{port}"))
-            && webhook_warning.contains("cannot connect"),
+            && webhook_warning.contains("cannot be reached"),
         "{webhook_warning}"
     );
     assert!(

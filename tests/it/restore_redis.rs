@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cairn::cancel::Cancel;
 use cairn::config::model::{Check, Store};
 use cairn::config::raw::{RedisMethod, RedisStore};
-use cairn::restore::redis::{scratch, target, RedisTarget};
+use cairn::restore::redis::{self, RedisTarget};
 use cairn::restore::Target;
 
 use crate::common::Servers;
@@ -53,6 +53,8 @@ impl PrivateRedis {
             .port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            // `redis-cli --rdb` would otherwise wait 5 s for more replicas.
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(dir.path())
             .arg("--logfile")
@@ -269,7 +271,7 @@ fn restore_copies_every_key_of_every_database_with_its_ttl() {
     let mut server = PrivateRedis::start();
     server.require_password();
     server.cli(5, &["SET", "stale", "from before the restore"]);
-    let mut target = target("cache", &store(), Some(&server.url())).unwrap();
+    let mut target = redis::target("cache", &store(), Some(&server.url())).unwrap();
     let described = target.describe();
     assert_eq!(described, format!("redis at 127.0.0.1:{}", server.port));
     assert_eq!(
@@ -310,6 +312,52 @@ fn restore_copies_every_key_of_every_database_with_its_ttl() {
     assert!(notes.iter().all(|note| !note.contains(PASSWORD)));
 }
 
+#[test]
+fn restore_to_the_stores_own_server_logs_in_as_its_user_and_carries_functions() {
+    let source = PrivateRedis::start();
+    source.cli(2, &["SET", "in-db-2", "v"]);
+    let library =
+        "#!lua name=cairnlib\nredis.register_function('cairn_answer', function() return 42 end)";
+    source.cli(0, &["FUNCTION", "LOAD", library]);
+    let rdb = source.dir.path().join("copy.rdb");
+    source.rdb(&rdb);
+
+    let mut server = PrivateRedis::start();
+    server.require_password();
+    // Only AUTH2 with this user logs in: the default user's password differs.
+    server.cli(
+        0,
+        &[
+            "ACL",
+            "SETUSER",
+            "restorer",
+            "on",
+            ">restorer-pw",
+            "~*",
+            "&*",
+            "+@all",
+        ],
+    );
+    let own = RedisStore {
+        url: format!("redis://restorer:restorer-pw@127.0.0.1:{}/4", server.port),
+        ..store()
+    };
+    let mut target = redis::target("cache", &own, None).unwrap();
+    assert_eq!(target.existing(&[]).unwrap(), None);
+    let Store::Redis(dump_store) = target.as_store() else {
+        panic!("a Redis target is dumped as a Redis store");
+    };
+    assert_eq!(
+        dump_store.url, own.url,
+        "the store's own server is dumped as its job does"
+    );
+    load(&mut target, &rdb).unwrap();
+    let notes = target.finish().unwrap();
+    assert!(notes.iter().any(|note| note.contains("`/4`")), "{notes:?}");
+    assert_eq!(server.cli(2, &["GET", "in-db-2"]).trim(), "v");
+    assert_eq!(server.cli(0, &["FCALL", "cairn_answer", "0"]).trim(), "42");
+}
+
 /// A reader that fails after its bytes, as the restore's does when the
 /// artifact does not match its checksum.
 struct FailsAtEnd(std::io::Cursor<Vec<u8>>);
@@ -333,7 +381,7 @@ fn an_artifact_that_fails_its_checksum_leaves_the_target_untouched() {
     let mut server = PrivateRedis::start();
     server.require_password();
     server.cli(0, &["SET", "kept", "yes"]);
-    let mut target = target("cache", &store(), Some(&server.url())).unwrap();
+    let mut target = redis::target("cache", &store(), Some(&server.url())).unwrap();
     let mut input = FailsAtEnd(std::io::Cursor::new(std::fs::read(&rdb).unwrap()));
     let error = target
         .load("dump.rdb", &mut input, &Cancel::default())
@@ -354,7 +402,7 @@ fn a_wrong_password_is_refused_with_the_fix_and_without_the_password() {
     let mut server = PrivateRedis::start();
     server.require_password();
     let url = format!("redis://:not-the-password@127.0.0.1:{}", server.port);
-    let mut target = target("cache", &store(), Some(&url)).unwrap();
+    let mut target = redis::target("cache", &store(), Some(&url)).unwrap();
     let error = target.existing(&[]).unwrap_err();
     assert!(error.message.contains("WRONGPASS"), "{error}");
     assert!(
@@ -366,7 +414,7 @@ fn a_wrong_password_is_refused_with_the_fix_and_without_the_password() {
         "{error:?}"
     );
 
-    let error = target("cache", &store(), Some("rediss://:secret@127.0.0.1:6380"))
+    let error = redis::target("cache", &store(), Some("rediss://:secret@127.0.0.1:6380"))
         .err()
         .expect("TLS targets are refused");
     assert!(error.message.contains("TLS"), "{error}");
@@ -382,7 +430,7 @@ fn verify_measures_keys_in_a_private_server_that_discard_removes() {
     let rdb = source.dir.path().join("copy.rdb");
     source.rdb(&rdb);
 
-    let mut scratch = scratch("cache", &store()).unwrap();
+    let mut scratch = redis::scratch("cache", &store()).unwrap();
     let dir: PathBuf = scratch.private_dir().to_owned();
     assert_eq!(
         std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
@@ -426,7 +474,7 @@ fn an_rdb_the_local_server_cannot_read_fails_with_its_log() {
     bytes[5..9].copy_from_slice(b"0999");
     std::fs::write(&rdb, bytes).unwrap();
 
-    let mut unreadable = scratch("cache", &store()).unwrap();
+    let mut unreadable = redis::scratch("cache", &store()).unwrap();
     let error = load(&mut unreadable, &rdb).unwrap_err();
     assert!(
         error.message.contains("could not load `dump.rdb`"),
@@ -439,7 +487,7 @@ fn an_rdb_the_local_server_cannot_read_fails_with_its_log() {
     );
     assert!(!unreadable.private_dir().exists());
 
-    let mut not_rdb = scratch("cache", &store()).unwrap();
+    let mut not_rdb = redis::scratch("cache", &store()).unwrap();
     let error = not_rdb
         .load(
             "dump.rdb",

@@ -16,16 +16,16 @@ use sha2::{Digest, Sha256};
 use crate::common::{Run, Servers};
 
 /// The job every test runs; its store is always `source`.
-const JOB: &str = "app";
+pub(crate) const JOB: &str = "app";
 
 /// One test's private world: a temporary directory holding backup.toml, the
 /// local destination (`backups/`) and the state dir (`--root root`), plus an
 /// S3 prefix and server-side names no other test or suite run uses.
-struct Sandbox {
+pub(crate) struct Sandbox {
     servers: Servers,
     dir: tempfile::TempDir,
     /// `TEST_PID`: the test's name and the process ID.
-    unique: String,
+    pub(crate) unique: String,
     /// What every cairn command of the test gets on top of the servers'
     /// variables: the ones backup.toml interpolates, PGPASSWORD, MYSQL_PWD.
     env: Vec<(String, String)>,
@@ -47,7 +47,7 @@ impl Drop for Sandbox {
 }
 
 impl Sandbox {
-    fn new(test: &str) -> Self {
+    pub(crate) fn new(test: &str) -> Self {
         Sandbox {
             servers: Servers::get(),
             dir: tempfile::tempdir().unwrap(),
@@ -58,21 +58,21 @@ impl Sandbox {
     }
 
     /// Runs `command` when the test ends, to remove something it made.
-    fn clean_up_with(&self, command: Command) {
+    pub(crate) fn clean_up_with(&self, command: Command) {
         self.cleanup.borrow_mut().push(command);
     }
 
     /// Passes `name` with the server's value of `from` to every cairn command.
-    fn pass_env(&mut self, name: &str, from: &str) {
+    pub(crate) fn pass_env(&mut self, name: &str, from: &str) {
         let value = self.var(from).to_owned();
         self.env.push((name.to_owned(), value));
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn var(&self, name: &str) -> &str {
+    pub(crate) fn var(&self, name: &str) -> &str {
         self.servers.var(name)
     }
 
@@ -87,7 +87,7 @@ impl Sandbox {
     /// Writes backup.toml: the store `source` (the given TOML lines), the
     /// destinations `local` and `offsite` (S3), and job `app` from one to
     /// the other, with `job` as extra lines of the job's table.
-    fn write_config(&self, store: &str, job: &str) {
+    pub(crate) fn write_config(&self, store: &str, job: &str) {
         let config = format!(
             r#"[settings]
 scheduler = "none"
@@ -127,7 +127,7 @@ retention = {{ keep_last = 7 }}
 
     /// `cairn --root root ARGS` with the servers' PATH and AWS credentials
     /// and the sandbox's `env` on top: nothing else of the test's environment.
-    fn cairn(&self, args: &[&str]) -> Command {
+    pub(crate) fn cairn(&self, args: &[&str]) -> Command {
         let mut command = self.servers.cairn(self.path());
         command.args(["--root", "root"]).args(args);
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -136,7 +136,7 @@ retention = {{ keep_last = 7 }}
 
     /// Runs the job, asserts that it succeeded, and returns the run's ID
     /// from cairn's closing line.
-    fn run_job(&self, env: &[(&str, &str)]) -> String {
+    pub(crate) fn run_job(&self, env: &[(&str, &str)]) -> String {
         let (run, _) = self.run_watching(env);
         successful_run_id(&run)
     }
@@ -171,7 +171,7 @@ retention = {{ keep_last = 7 }}
     }
 
     /// A fresh age key pair: the identity file and its recipient.
-    fn age_key(&self) -> (PathBuf, String) {
+    pub(crate) fn age_key(&self) -> (PathBuf, String) {
         let identity = self.path().join("age-identity.txt");
         tool(Command::new("age-keygen").arg("-o").arg(&identity));
         let recipient = tool(Command::new("age-keygen").arg("-y").arg(&identity));
@@ -407,7 +407,7 @@ impl Artifact {
 }
 
 /// The ID in cairn's closing line, "Backup ID of job `app` complete: …".
-fn successful_run_id(run: &Run) -> String {
+pub(crate) fn successful_run_id(run: &Run) -> String {
     assert_eq!(
         run.code, 0,
         "cairn run failed:\n{}\n{}",
@@ -430,7 +430,7 @@ fn successful_run_id(run: &Run) -> String {
 /// Runs a tool the test needs and returns its stdout; fails the test with
 /// the tool's stderr when it fails. Its environment is the test's, which
 /// holds the servers' AWS_* variables.
-fn tool(command: &mut Command) -> String {
+pub(crate) fn tool(command: &mut Command) -> String {
     let shown = shown(command);
     let output = command
         .output()
@@ -528,7 +528,7 @@ fn assert_lines_equal(restored: &str, source: &str, what: &str) {
 
 // ---------------------------------------------------------------- sqlite --
 
-fn sqlite_dump(path: &Path) -> String {
+pub(crate) fn sqlite_dump(path: &Path) -> String {
     tool(Command::new("sqlite3").arg(path).arg(".dump"))
 }
 
@@ -725,7 +725,7 @@ exclude = ["*.tmp", "cache"]"#,
 }
 
 /// Every entry below `root`, as relative paths (symlinks not followed).
-fn tree(root: &Path) -> BTreeSet<String> {
+pub(crate) fn tree(root: &Path) -> BTreeSet<String> {
     let mut entries = BTreeSet::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -764,7 +764,7 @@ fn pseudo_random(len: usize) -> Vec<u8> {
 
 /// Runs a PostgreSQL client tool as the test user over TCP, the password in
 /// PGPASSWORD.
-fn pg(sandbox: &Sandbox, program: &str) -> Command {
+pub(crate) fn pg(sandbox: &Sandbox, program: &str) -> Command {
     let mut command = Command::new(Path::new(sandbox.var("CAIRN_TEST_PG_BIN")).join(program));
     command
         .arg("--host")
@@ -778,7 +778,7 @@ fn pg(sandbox: &Sandbox, program: &str) -> Command {
     command
 }
 
-fn psql_command(sandbox: &Sandbox, database: &str, sql: &str) -> Command {
+pub(crate) fn psql_command(sandbox: &Sandbox, database: &str, sql: &str) -> Command {
     let mut command = pg(sandbox, "psql");
     command
         .args(["--no-psqlrc", "-At", "-v", "ON_ERROR_STOP=1", "--dbname"])
@@ -788,22 +788,22 @@ fn psql_command(sandbox: &Sandbox, database: &str, sql: &str) -> Command {
     command
 }
 
-fn psql(sandbox: &Sandbox, database: &str, sql: &str) -> String {
+pub(crate) fn psql(sandbox: &Sandbox, database: &str, sql: &str) -> String {
     tool(&mut psql_command(sandbox, database, sql))
 }
 
 /// Creates an empty database that the test's end drops.
-fn create_pg_database(sandbox: &Sandbox, name: &str) {
+pub(crate) fn create_pg_database(sandbox: &Sandbox, name: &str) {
     let drop = format!("drop database if exists {name}");
     sandbox.clean_up_with(psql_command(sandbox, "postgres", &drop));
     psql(sandbox, "postgres", &format!("create database {name}"));
 }
 
-const PG_ROWS: &str = "select * from t order by id";
+pub(crate) const PG_ROWS: &str = "select * from t order by id";
 
 /// Creates database `name` with a table `t` of `rows` rows that differ from
 /// database to database (so that swapped streams would show).
-fn create_pg_source(sandbox: &Sandbox, name: &str, rows: u32) {
+pub(crate) fn create_pg_source(sandbox: &Sandbox, name: &str, rows: u32) {
     create_pg_database(sandbox, name);
     psql(
         sandbox,
@@ -1011,7 +1011,7 @@ exec = ["env", "FOO=bar"]"#,
 // ----------------------------------------------------------------- redis --
 
 /// `redis-cli` against the test server, the password in REDISCLI_AUTH.
-fn redis_cli_command(sandbox: &Sandbox) -> Command {
+pub(crate) fn redis_cli_command(sandbox: &Sandbox) -> Command {
     let mut command = Command::new("redis-cli");
     command
         .args(["-h", sandbox.var("CAIRN_TEST_REDIS_HOST")])
@@ -1020,12 +1020,12 @@ fn redis_cli_command(sandbox: &Sandbox) -> Command {
     command
 }
 
-fn redis_cli(sandbox: &Sandbox, args: &[&str]) -> String {
+pub(crate) fn redis_cli(sandbox: &Sandbox, args: &[&str]) -> String {
     tool(redis_cli_command(sandbox).args(args))
 }
 
 /// Keys of every common type under `PREFIX:`, one of them expiring.
-fn fill_redis(sandbox: &Sandbox, prefix: &str) {
+pub(crate) fn fill_redis(sandbox: &Sandbox, prefix: &str) {
     let commands: [&[&str]; 7] = [
         &["SET", "string", "hello world"],
         &["SET", "unicode", "zoë ☃"],
@@ -1049,7 +1049,7 @@ fn fill_redis(sandbox: &Sandbox, prefix: &str) {
 
 /// Every key under `PREFIX:` with its type and value (and whether it
 /// expires), as `redis-cli` reports them from `cli`.
-fn redis_snapshot(cli: &dyn Fn(&[&str]) -> String, prefix: &str) -> BTreeMap<String, String> {
+pub(crate) fn redis_snapshot(cli: &dyn Fn(&[&str]) -> String, prefix: &str) -> BTreeMap<String, String> {
     let mut keys: Vec<String> = cli(&["--scan", "--pattern", &format!("{prefix}:*")])
         .lines()
         .map(str::to_owned)
@@ -1089,9 +1089,9 @@ fn sorted_pairs(text: &str) -> String {
 }
 
 /// A Redis server of its own on a free port, loading `rdb`; stopped on drop.
-struct ThrowawayRedis {
+pub(crate) struct ThrowawayRedis {
     child: std::process::Child,
-    port: String,
+    pub(crate) port: String,
 }
 
 impl ThrowawayRedis {
@@ -1099,6 +1099,16 @@ impl ThrowawayRedis {
         let dir = rdb.parent().unwrap().join("redis-server");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(rdb, dir.join("dump.rdb")).unwrap();
+        Self::launch(&dir)
+    }
+
+    /// An empty server with its files in `dir`.
+    pub(crate) fn empty(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self::launch(dir)
+    }
+
+    fn launch(dir: &Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -1109,7 +1119,7 @@ impl ThrowawayRedis {
         let child = Command::new("redis-server")
             .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "no", "--dbfilename", "dump.rdb", "--dir"])
-            .arg(&dir)
+            .arg(dir)
             .arg("--logfile")
             .arg(&log)
             .stdout(Stdio::null())
@@ -1136,7 +1146,7 @@ impl ThrowawayRedis {
         }
     }
 
-    fn cli(&self, args: &[&str]) -> String {
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
         tool(
             Command::new("redis-cli")
                 .args(["-p", &self.port])
@@ -1310,7 +1320,7 @@ fn save_on_the_server(sandbox: &Sandbox) {
 // --------------------------------------------------------------- mariadb --
 
 /// The `mariadb` client as the test user over TCP, the password in MYSQL_PWD.
-fn mariadb(sandbox: &Sandbox) -> Command {
+pub(crate) fn mariadb(sandbox: &Sandbox) -> Command {
     let mut command = Command::new("mariadb");
     command
         .arg("--host")
@@ -1324,14 +1334,14 @@ fn mariadb(sandbox: &Sandbox) -> Command {
     command
 }
 
-fn mariadb_sql(sandbox: &Sandbox, sql: &str) -> String {
+pub(crate) fn mariadb_sql(sandbox: &Sandbox, sql: &str) -> String {
     tool(mariadb(sandbox).arg("--execute").arg(sql))
 }
 
 /// What an operator checks after a restore: the rows, the table's
 /// definition, and the triggers and routines that `--triggers --routines`
 /// promise.
-fn mariadb_snapshot(sandbox: &Sandbox, database: &str) -> String {
+pub(crate) fn mariadb_snapshot(sandbox: &Sandbox, database: &str) -> String {
     mariadb_sql(
         sandbox,
         &format!(

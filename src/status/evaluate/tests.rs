@@ -14,7 +14,9 @@ use crate::manifest::{CompressionRecord, Manifest, Reason, StoreRecord};
 use crate::schedule::cron::CronExpr;
 
 fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn id(time: &str) -> String {
@@ -176,7 +178,12 @@ fn verify_run(by: &str, of: &str, started: &str, passed: bool) -> RunRecord {
     }
 }
 
-fn status(jobs: &[Job], listings: &Listings, records: &[RunRecord], now: &str) -> Report {
+fn status<'a>(
+    jobs: impl IntoIterator<Item = &'a Job>,
+    listings: &Listings,
+    records: &[RunRecord],
+    now: &str,
+) -> Report {
     evaluate_jobs(jobs, chrono_tz::UTC, listings, records, at(now))
 }
 
@@ -197,7 +204,7 @@ fn daily() -> (Job, Listings, Vec<RunRecord>) {
 #[test]
 fn a_fresh_backup_is_ok() {
     let (job, listings, records) = daily();
-    let report = status(&[job], &listings, &records, "2026-01-01T00:05:00Z");
+    let report = status([&job], &listings, &records, "2026-01-01T00:05:00Z");
     assert_eq!(report.state, State::Ok);
     let app = &report.jobs[0];
     assert_eq!(app.message, "newest good artifact is 5m old");
@@ -216,16 +223,17 @@ fn a_fresh_backup_is_ok() {
 fn a_missed_schedule_warns_only_after_the_grace() {
     let (job, listings, records) = daily();
     // The run due at 00:00 on January 2nd may still be writing until 01:00.
-    let within_grace = status(&[job.clone()], &listings, &records, "2026-01-02T00:59:00Z");
+    let within_grace = status([&job], &listings, &records, "2026-01-02T00:59:00Z");
     assert_eq!(within_grace.state, State::Ok);
-    let report = status(&[job.clone()], &listings, &records, "2026-01-02T01:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-02T01:00:00Z");
     assert_eq!(report.state, State::Warning);
     assert_eq!(
         report.jobs[0].message,
         "missed its run scheduled for 2026-01-02 00:00 UTC: newest good artifact is 25h old"
     );
-    // Jitter and a timeout widen the grace.
+    // Jitter and a timeout widen the grace (no rpo here: 26h would end it first).
     let patient = Job {
+        rpo: None,
         timeout: Some(duration("2h")),
         schedule: Schedule {
             jitter: duration("30m"),
@@ -233,16 +241,16 @@ fn a_missed_schedule_warns_only_after_the_grace() {
         },
         ..job
     };
-    let report = status(&[patient.clone()], &listings, &records, "2026-01-02T02:29:00Z");
+    let report = status([&patient], &listings, &records, "2026-01-02T02:29:00Z");
     assert_eq!(report.state, State::Ok);
-    let report = status(&[patient], &listings, &records, "2026-01-02T02:30:00Z");
+    let report = status([&patient], &listings, &records, "2026-01-02T02:30:00Z");
     assert_eq!(report.state, State::Warning);
 }
 
 #[test]
 fn beyond_the_rpo_is_critical() {
     let (job, listings, records) = daily();
-    let report = status(&[job], &listings, &records, "2026-01-02T06:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-02T06:00:00Z");
     assert_eq!(report.state, State::Critical);
     assert_eq!(
         report.jobs[0].message,
@@ -264,7 +272,7 @@ fn no_good_artifact_is_critical_and_safety_or_incomplete_ones_do_not_count() {
             artifact("other", "2026-01-01T02:00:00Z", Reason::Scheduled),
         ],
     )]);
-    let report = status(&[job], &listings, &[], "2026-01-01T03:00:00Z");
+    let report = status([&job], &listings, &[], "2026-01-01T03:00:00Z");
     assert_eq!(report.state, State::Critical);
     assert_eq!(report.jobs[0].message, "no good artifact at `local`");
     assert_eq!(report.jobs[0].destinations[0].artifacts, 0);
@@ -278,9 +286,12 @@ fn safety_artifacts_never_make_a_job_fresh() {
     local
         .artifacts
         .push(artifact("app", "2026-01-02T05:00:00Z", Reason::Safety));
-    let report = status(&[job], &listings, &records, "2026-01-02T06:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-02T06:00:00Z");
     assert_eq!(report.state, State::Critical);
-    assert_eq!(report.jobs[0].newest.as_ref().unwrap().id, "20260101T000000Z");
+    assert_eq!(
+        report.jobs[0].newest.as_ref().unwrap().id,
+        "20260101T000000Z"
+    );
     assert_eq!(report.jobs[0].destinations[0].artifacts, 1);
 }
 
@@ -290,14 +301,17 @@ fn a_failed_last_run_is_critical_until_a_run_succeeds() {
     records.push(run(
         "app",
         "2026-01-01T06:00:00Z",
-        &[("local", Some("cannot create /backups/app: permission denied"))],
+        &[(
+            "local",
+            Some("cannot create /backups/app: permission denied"),
+        )],
     ));
     // A safety backup later than the failure does not hide it.
     records.push(RunRecord {
         reason: Reason::Safety,
         ..run("app", "2026-01-01T07:00:00Z", &[("local", None)])
     });
-    let report = status(&[job.clone()], &listings, &records, "2026-01-01T08:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-01T08:00:00Z");
     assert_eq!(report.state, State::Critical);
     let app = &report.jobs[0];
     assert_eq!(
@@ -309,11 +323,20 @@ fn a_failed_last_run_is_critical_until_a_run_succeeds() {
     assert_eq!(app.failures_total, 1);
     assert_eq!(app.last_success.as_ref().unwrap().id, "20260101T000000Z");
 
-    records.push(failed_run("app", "2026-01-01T09:00:00Z", "store `db`: no such file"));
-    let report = status(&[job.clone()], &listings, &records, "2026-01-01T10:00:00Z");
+    records.push(failed_run(
+        "app",
+        "2026-01-01T09:00:00Z",
+        "store `db`: no such file",
+    ));
+    let report = status([&job], &listings, &records, "2026-01-01T10:00:00Z");
     assert_eq!(report.jobs[0].consecutive_failures, 2);
     assert_eq!(
-        report.jobs[0].last_failure.as_ref().unwrap().error.as_deref(),
+        report.jobs[0]
+            .last_failure
+            .as_ref()
+            .unwrap()
+            .error
+            .as_deref(),
         Some("store `db`: no such file")
     );
     assert_eq!(
@@ -322,7 +345,7 @@ fn a_failed_last_run_is_critical_until_a_run_succeeds() {
     );
 
     records.push(run("app", "2026-01-01T11:00:00Z", &[("local", None)]));
-    let report = status(&[job], &listings, &records, "2026-01-01T12:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-01T12:00:00Z");
     assert_eq!(report.state, State::Ok);
     assert_eq!(report.jobs[0].consecutive_failures, 0);
     assert_eq!(report.jobs[0].failures_total, 2);
@@ -338,7 +361,7 @@ fn an_unreadable_destination_is_unknown_unless_something_is_critical() {
         "offsite".to_owned(),
         Err("cannot list s3://b/p: connection refused".to_owned()),
     );
-    let report = status(&[job.clone()], &listings, &records, "2026-01-01T01:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-01T01:00:00Z");
     assert_eq!(report.state, State::Unknown);
     assert_eq!(
         report.jobs[0].message,
@@ -346,14 +369,14 @@ fn an_unreadable_destination_is_unknown_unless_something_is_critical() {
     );
     assert!(!report.jobs[0].destinations[1].readable());
     // UNKNOWN is worse than a missed schedule...
-    let report = status(&[job.clone()], &listings, &records, "2026-01-02T01:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-02T01:00:00Z");
     assert_eq!(report.state, State::Unknown);
     // ...and CRITICAL worse than UNKNOWN.
-    let report = status(&[job.clone()], &listings, &records, "2026-01-02T06:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-02T06:00:00Z");
     assert_eq!(report.state, State::Critical);
     // With no destination readable nothing is known about freshness.
     listings.insert("local".to_owned(), Err("permission denied".to_owned()));
-    let report = status(&[job], &listings, &records, "2026-01-05T00:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-05T00:00:00Z");
     assert_eq!(report.state, State::Unknown);
     assert!(report.jobs[0].newest.is_none());
 }
@@ -362,7 +385,7 @@ fn an_unreadable_destination_is_unknown_unless_something_is_critical() {
 fn a_failed_verify_of_a_backup_job_is_critical() {
     let (job, listings, mut records) = daily();
     records.push(verify_run("check", "app", "2026-01-01T01:00:00Z", false));
-    let report = status(&[job.clone()], &listings, &records, "2026-01-01T02:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-01T02:00:00Z");
     assert_eq!(report.state, State::Critical);
     assert_eq!(
         report.jobs[0].message,
@@ -371,10 +394,13 @@ fn a_failed_verify_of_a_backup_job_is_critical() {
     let verify = report.jobs[0].last_verify.as_ref().unwrap();
     assert_eq!(verify.run_by, "check");
     // A verify run is not a run of the backup job.
-    assert_eq!(report.jobs[0].last_run.as_ref().unwrap().id, "20260101T000000Z");
+    assert_eq!(
+        report.jobs[0].last_run.as_ref().unwrap().id,
+        "20260101T000000Z"
+    );
 
     records.push(verify_run("check", "app", "2026-01-01T03:00:00Z", true));
-    let report = status(&[job], &listings, &records, "2026-01-01T04:00:00Z");
+    let report = status([&job], &listings, &records, "2026-01-01T04:00:00Z");
     assert_eq!(report.state, State::Ok);
 }
 
@@ -417,16 +443,20 @@ fn the_overall_state_is_the_worst_job_with_critical_before_unknown() {
     let unknown = job("blind", "0 0 * * *", &["broken"]);
     let never = job("never", "0 0 * * *", &["local"]);
     let now = "2026-01-01T01:00:00Z";
-    assert_eq!(status(&[], &all, &records, now).state, State::Ok);
-    assert_eq!(status(&[ok.clone()], &all, &records, now).state, State::Ok);
-    let report = status(&[ok.clone(), unknown.clone()], &all, &records, now);
+    assert_eq!(status([], &all, &records, now).state, State::Ok);
+    assert_eq!(status([&ok], &all, &records, now).state, State::Ok);
+    let report = status([&ok, &unknown], &all, &records, now);
     assert_eq!(report.state, State::Unknown);
     assert_eq!(report.state.exit_status(), crate::ExitStatus::Unknown);
-    let report = status(&[ok, unknown, never], &all, &records, now);
+    let report = status([&ok, &unknown, &never], &all, &records, now);
     assert_eq!(report.state, State::Critical);
     assert_eq!(report.state.code(), 2);
     assert_eq!(
-        report.jobs.iter().map(|j| j.job.as_str()).collect::<Vec<_>>(),
+        report
+            .jobs
+            .iter()
+            .map(|j| j.job.as_str())
+            .collect::<Vec<_>>(),
         ["app", "blind", "never"]
     );
 }
@@ -434,7 +464,7 @@ fn the_overall_state_is_the_worst_job_with_critical_before_unknown() {
 #[test]
 fn without_history_the_newest_artifact_is_the_last_success() {
     let (job, listings, _) = daily();
-    let report = status(&[job], &listings, &[], "2026-01-01T01:00:00Z");
+    let report = status([&job], &listings, &[], "2026-01-01T01:00:00Z");
     let success = report.jobs[0].last_success.as_ref().unwrap();
     assert_eq!(success.finished_at, at("2026-01-01T00:01:30Z"));
     assert!(report.jobs[0].last_run.is_none());

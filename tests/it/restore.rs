@@ -1,0 +1,555 @@
+//! `cairn restore` and `cairn verify` end to end against the real servers
+//! (SPEC §8): for every store kind, data changed after a backup is back to
+//! its backed-up state after a restore; a damaged artifact is refused before
+//! the target is touched; a non-empty target needs `--force`, which leaves a
+//! safety backup; verify jobs pass on good backups and fail on failed checks.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::common::{run, Run};
+use crate::run_stores::{
+    create_pg_source, fill_redis, mariadb, mariadb_snapshot, mariadb_sql, psql, redis_cli,
+    redis_snapshot, sqlite_dump, tool, Sandbox, ThrowawayRedis, JOB, PG_ROWS,
+};
+
+fn cairn(sandbox: &Sandbox, args: &[&str]) -> Run {
+    run(&mut sandbox.cairn(args))
+}
+
+/// stderr as one line: miette wraps messages and frames them with `│`.
+fn flat(stderr: &str) -> String {
+    stderr
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn assert_ok(run: &Run, what: &str) {
+    assert_eq!(
+        run.code, 0,
+        "{what} failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+}
+
+/// `cairn inventory --json` rows of the job.
+fn inventory(sandbox: &Sandbox) -> Vec<serde_json::Value> {
+    let out = cairn(sandbox, &["inventory", JOB, "--json"]);
+    assert_ok(&out, "inventory");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    report["artifacts"].as_array().unwrap().clone()
+}
+
+fn sha256_file(path: &Path) -> String {
+    format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+// ---------------------------------------------------------------- sqlite --
+
+fn sqlite_source(sandbox: &Sandbox) -> std::path::PathBuf {
+    let database = sandbox.path().join("app.db");
+    tool(Command::new("sqlite3").arg(&database).arg(
+        "create table users (id integer primary key, name text);
+         insert into users (name) values ('ada'), ('grace'), ('edsger');",
+    ));
+    sandbox.write_config(
+        &format!("kind = \"sqlite\"\npath = \"{}\"", database.display()),
+        "",
+    );
+    database
+}
+
+#[test]
+fn sqlite_restore_refuses_without_force_and_keeps_a_safety_backup_with_it() {
+    let sandbox = Sandbox::new("restore_sqlite");
+    let database = sqlite_source(&sandbox);
+    let backed_up = sqlite_dump(&database);
+    let id = sandbox.run_job(&[]);
+    tool(
+        Command::new("sqlite3")
+            .arg(&database)
+            .arg("delete from users where id = 1; insert into users (name) values ('mallory');"),
+    );
+    let changed = sqlite_dump(&database);
+    assert_ne!(changed, backed_up);
+
+    // Non-empty target, no --force: refused, nothing changed.
+    let refused = cairn(&sandbox, &["restore", JOB]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        flat(&refused.stderr).contains("is not empty"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        flat(&refused.stderr).contains("--force"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sqlite_dump(&database), changed);
+
+    // From S3, forced: the safety backup first, then the data is back.
+    let restored = cairn(&sandbox, &["restore", JOB, "--from", "offsite", "--force"]);
+    assert_ok(&restored, "restore --force");
+    assert!(
+        restored
+            .stderr
+            .contains(&format!("restoring artifact {id}")),
+        "{}",
+        restored.stderr
+    );
+    assert_eq!(sqlite_dump(&database), backed_up);
+
+    let rows = inventory(&sandbox);
+    let safety: Vec<&serde_json::Value> = rows.iter().filter(|r| r["reason"] == "safety").collect();
+    assert_eq!(
+        safety.len(),
+        2,
+        "one safety backup per destination: {rows:#?}"
+    );
+    assert!(safety.iter().all(|r| r["status"] == "complete"));
+    // The safety backup holds the replaced data: restoring it by ID brings
+    // the changed rows back.
+    let safety_id = safety[0]["id"].as_str().unwrap();
+    let undo = cairn(
+        &sandbox,
+        &["restore", JOB, "--artifact", safety_id, "--force"],
+    );
+    assert_ok(&undo, "restore of the safety backup");
+    assert_eq!(sqlite_dump(&database), changed);
+    // A plain restore still picks the newest backup that is not a safety one.
+    let again = cairn(&sandbox, &["restore", JOB, "--force"]);
+    assert_ok(&again, "restore");
+    assert!(
+        flat(&again.stderr).contains(&format!("restoring artifact {id}")),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(sqlite_dump(&database), backed_up);
+}
+
+#[test]
+fn a_flipped_byte_is_refused_before_the_target_is_touched() {
+    let sandbox = Sandbox::new("restore_corrupt");
+    let database = sqlite_source(&sandbox);
+    let id = sandbox.run_job(&[]);
+    let object = sandbox
+        .path()
+        .join("backups")
+        .join(JOB)
+        .join(&id)
+        .join("database.sqlite.zst");
+    let mut bytes = std::fs::read(&object).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&object, bytes).unwrap();
+
+    tool(
+        Command::new("sqlite3")
+            .arg(&database)
+            .arg("delete from users"),
+    );
+    let before = sha256_file(&database);
+    let modified = std::fs::metadata(&database).unwrap().mtime_nsec();
+    let out = cairn(&sandbox, &["restore", JOB, "--from", "local", "--force"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        flat(&out.stderr).contains("checksum mismatch"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        flat(&out.stderr).contains("the target was not touched"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !flat(&out.stderr).contains("safety backup"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sha256_file(&database), before);
+    assert_eq!(std::fs::metadata(&database).unwrap().mtime_nsec(), modified);
+    assert!(
+        inventory(&sandbox).iter().all(|r| r["reason"] != "safety"),
+        "no safety backup for a refused restore"
+    );
+
+    // The S3 copy is intact and restores.
+    let good = cairn(&sandbox, &["restore", JOB, "--from", "offsite", "--force"]);
+    assert_ok(&good, "restore from the intact copy");
+    let users = tool(
+        Command::new("sqlite3")
+            .arg(&database)
+            .arg("select count(*) from users"),
+    );
+    assert_eq!(users.trim(), "3");
+}
+
+// ------------------------------------------------------------- directory --
+
+/// Every entry below `root` with its mode, mtime and content hash.
+fn tree_snapshot(root: &Path) -> BTreeMap<String, String> {
+    crate::run_stores::tree(root)
+        .into_iter()
+        .map(|relative| {
+            let path = root.join(&relative);
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let content = if meta.is_file() {
+                sha256_file(&path)
+            } else if meta.file_type().is_symlink() {
+                std::fs::read_link(&path).unwrap().display().to_string()
+            } else {
+                "dir".to_owned()
+            };
+            let mtime = if meta.is_dir() { 0 } else { meta.mtime() };
+            let line = format!("{:o} {mtime} {content}", meta.permissions().mode());
+            (relative, line)
+        })
+        .collect()
+}
+
+#[test]
+fn directory_restore_brings_back_contents_modes_and_mtimes() {
+    let sandbox = Sandbox::new("restore_directory");
+    let source = sandbox.path().join("files");
+    std::fs::create_dir_all(source.join("docs/deep")).unwrap();
+    std::fs::write(source.join("docs/a.txt"), "alpha\n").unwrap();
+    std::fs::write(source.join("docs/deep/b.bin"), vec![7u8; 100_000]).unwrap();
+    std::fs::write(source.join("script.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(
+        source.join("script.sh"),
+        std::fs::Permissions::from_mode(0o751),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("docs/a.txt", source.join("link")).unwrap();
+    sandbox.write_config(
+        &format!("kind = \"directory\"\npath = \"{}\"", source.display()),
+        "",
+    );
+    let backed_up = tree_snapshot(&source);
+    sandbox.run_job(&[]);
+
+    std::fs::write(source.join("docs/a.txt"), "changed\n").unwrap();
+    std::fs::remove_file(source.join("docs/deep/b.bin")).unwrap();
+    std::fs::write(source.join("new.txt"), "new\n").unwrap();
+
+    // Elsewhere first: an empty target needs no --force.
+    let elsewhere = sandbox.path().join("restored");
+    let to = cairn(
+        &sandbox,
+        &["restore", JOB, "--to", elsewhere.to_str().unwrap()],
+    );
+    assert_ok(&to, "restore --to");
+    assert_eq!(tree_snapshot(&elsewhere), backed_up);
+
+    let refused = cairn(&sandbox, &["restore", JOB]);
+    assert_eq!(refused.code, 1);
+    assert!(source.join("new.txt").exists());
+    let forced = cairn(&sandbox, &["restore", JOB, "--force"]);
+    assert_ok(&forced, "restore --force");
+    assert_eq!(tree_snapshot(&source), backed_up);
+    // Nothing of the swap is left beside the target.
+    let leftovers: Vec<String> = std::fs::read_dir(sandbox.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".cairn"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+// -------------------------------------------------------------- postgres --
+
+#[test]
+fn postgres_restore_replaces_changed_databases_after_a_safety_backup() {
+    let mut sandbox = Sandbox::new("restore_pg");
+    sandbox.pass_env("PGPASSWORD", "CAIRN_TEST_PG_PASSWORD");
+    let databases = [
+        format!("{}_a", sandbox.unique),
+        format!("{}_b", sandbox.unique),
+    ];
+    create_pg_source(&sandbox, &databases[0], 200);
+    create_pg_source(&sandbox, &databases[1], 30);
+    sandbox.write_config(
+        &format!(
+            "kind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{}\", \"{}\"]\nglobals = true",
+            sandbox.var("CAIRN_TEST_PG_HOST"),
+            sandbox.var("CAIRN_TEST_PG_PORT"),
+            sandbox.var("CAIRN_TEST_PG_USER"),
+            databases[0],
+            databases[1]
+        ),
+        "",
+    );
+    let backed_up: Vec<String> = databases
+        .iter()
+        .map(|db| psql(&sandbox, db, PG_ROWS))
+        .collect();
+    sandbox.run_job(&[]);
+
+    psql(
+        &sandbox,
+        &databases[0],
+        "delete from t where id % 2 = 0; update t set name = 'changed'",
+    );
+    psql(
+        &sandbox,
+        &databases[1],
+        "drop table t; create table other (x int)",
+    );
+    // A session holding the database open must not stop a forced restore.
+    let mut holder =
+        crate::run_stores::psql_command(&sandbox, &databases[0], "select pg_sleep(60)");
+    let mut holder = holder.spawn().unwrap();
+
+    let refused = cairn(&sandbox, &["restore", JOB]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("database `{}` has", databases[0])),
+        "{}",
+        refused.stderr
+    );
+
+    let restored = cairn(&sandbox, &["restore", JOB, "--force"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_ok(&restored, "restore --force");
+    for (database, rows) in databases.iter().zip(&backed_up) {
+        assert_eq!(&psql(&sandbox, database, PG_ROWS), rows, "{database}");
+    }
+    let other = psql(
+        &sandbox,
+        &databases[1],
+        "select count(*) from pg_tables where tablename = 'other'",
+    );
+    assert_eq!(
+        other.trim(),
+        "0",
+        "the restore replaced the database, not merged into it"
+    );
+    assert!(inventory(&sandbox).iter().any(|r| r["reason"] == "safety"));
+
+    // A DSN that names one database cannot take an artifact of two.
+    let dsn = format!(
+        "postgresql://{}@{}:{}/{}_copy",
+        sandbox.var("CAIRN_TEST_PG_USER"),
+        sandbox.var("CAIRN_TEST_PG_HOST"),
+        sandbox.var("CAIRN_TEST_PG_PORT"),
+        sandbox.unique
+    );
+    let ambiguous = cairn(&sandbox, &["restore", JOB, "--to", &dsn]);
+    assert_eq!(ambiguous.code, 1, "{}", ambiguous.stderr);
+    assert!(
+        flat(&ambiguous.stderr).contains("but the artifact holds 2 databases"),
+        "{}",
+        ambiguous.stderr
+    );
+}
+
+// --------------------------------------------------------------- mariadb --
+
+#[test]
+fn mariadb_restore_brings_back_rows_triggers_and_routines() {
+    let mut sandbox = Sandbox::new("restore_maria");
+    sandbox.pass_env("MYSQL_PWD", "CAIRN_TEST_MARIADB_PASSWORD");
+    let database = format!("{}_shop", sandbox.unique);
+    let mut drop = mariadb(&sandbox);
+    drop.arg("--execute")
+        .arg(format!("drop database if exists {database}"));
+    sandbox.clean_up_with(drop);
+    mariadb_sql(
+        &sandbox,
+        &format!(
+            "create database {database};
+             create table {database}.t (id int primary key, name varchar(40), amount decimal(10,2));
+             insert into {database}.t values (1, 'ada', 1.50), (2, 'zoë', null), (3, 'grace', 3.25);
+             use {database};
+             create trigger t_upper before insert on t
+                 for each row set new.name = upper(new.name);
+             create function double_it(x int) returns int deterministic return x * 2;"
+        ),
+    );
+    sandbox.write_config(
+        &format!(
+            "kind = \"mariadb\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{database}\"]",
+            sandbox.var("CAIRN_TEST_MARIADB_HOST"),
+            sandbox.var("CAIRN_TEST_MARIADB_PORT"),
+            sandbox.var("CAIRN_TEST_MARIADB_USER"),
+        ),
+        "",
+    );
+    let backed_up = mariadb_snapshot(&sandbox, &database);
+    sandbox.run_job(&[]);
+    mariadb_sql(
+        &sandbox,
+        &format!("delete from {database}.t where id = 1; insert into {database}.t values (9, 'x', 0); drop function {database}.double_it"),
+    );
+    assert_ne!(mariadb_snapshot(&sandbox, &database), backed_up);
+
+    let refused = cairn(&sandbox, &["restore", JOB]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let restored = cairn(&sandbox, &["restore", JOB, "--force"]);
+    assert_ok(&restored, "restore --force");
+    assert_eq!(mariadb_snapshot(&sandbox, &database), backed_up);
+
+    // Into another schema on the same server.
+    let copy = format!("{}_copy", sandbox.unique);
+    let mut drop_copy = mariadb(&sandbox);
+    drop_copy
+        .arg("--execute")
+        .arg(format!("drop database if exists {copy}"));
+    sandbox.clean_up_with(drop_copy);
+    let to = cairn(&sandbox, &["restore", JOB, "--to", &copy]);
+    assert_ok(&to, "restore --to SCHEMA");
+    let rows = |db: &str| mariadb_sql(&sandbox, &format!("select * from {db}.t order by id"));
+    assert_eq!(rows(&copy), rows(&database));
+}
+
+// ----------------------------------------------------------------- redis --
+
+#[test]
+fn redis_restore_loads_keys_into_a_target_instance() {
+    let mut sandbox = Sandbox::new("restore_redis");
+    let prefix = sandbox.unique.clone();
+    fill_redis(&sandbox, &prefix);
+    sandbox.pass_env("REDIS_PASSWORD", "CAIRN_TEST_REDIS_PASSWORD");
+    sandbox.write_config(
+        &format!(
+            "kind = \"redis\"\nurl = \"redis://:${{REDIS_PASSWORD}}@{}:{}\"",
+            sandbox.var("CAIRN_TEST_REDIS_HOST"),
+            sandbox.var("CAIRN_TEST_REDIS_PORT"),
+        ),
+        "",
+    );
+    let source = redis_snapshot(&|args| redis_cli(&sandbox, args), &prefix);
+    assert_eq!(source.len(), 7);
+    sandbox.run_job(&[]);
+
+    // A fresh instance of its own (the shared server is never flushed).
+    let target = ThrowawayRedis::empty(&sandbox.path().join("target-redis"));
+    target.cli(&["SET", &format!("{prefix}:string"), "changed"]);
+    target.cli(&["SET", "unrelated", "x"]);
+    let url = format!("redis://127.0.0.1:{}", target.port);
+    let refused = cairn(&sandbox, &["restore", JOB, "--to", &url]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        flat(&refused.stderr).contains("2 keys"),
+        "{}",
+        refused.stderr
+    );
+
+    let restored = cairn(&sandbox, &["restore", JOB, "--to", &url, "--force"]);
+    assert_ok(&restored, "restore --to URL --force");
+    let loaded = redis_snapshot(&|args| target.cli(args), &prefix);
+    assert_eq!(loaded, source);
+    assert_eq!(
+        target.cli(&["EXISTS", "unrelated"]).trim(),
+        "0",
+        "--force replaced the data"
+    );
+    // The safety backup dumped the target, not the job's store.
+    let safety: Vec<serde_json::Value> = inventory(&sandbox)
+        .into_iter()
+        .filter(|r| r["reason"] == "safety")
+        .collect();
+    assert_eq!(safety.len(), 2, "{safety:#?}");
+}
+
+// ---------------------------------------------------------------- verify --
+
+#[test]
+fn verify_job_passes_on_a_good_backup_and_fails_with_notification_when_a_check_fails() {
+    let sandbox = Sandbox::new("verify");
+    let database = sandbox.path().join("app.db");
+    tool(Command::new("sqlite3").arg(&database).arg(
+        "create table users (id integer primary key, name text);
+         insert into users (name) values ('ada'), ('grace'), ('edsger');",
+    ));
+    let events = sandbox.path().join("events.log");
+    sandbox.write_config(
+        &format!("kind = \"sqlite\"\npath = \"{}\"", database.display()),
+        &format!(
+            r#"
+[jobs.check_app]
+kind = "verify"
+verifies = "{JOB}"
+schedule = {{ cron = "0 6 * * *" }}
+
+[[jobs.check_app.checks]]
+query = "select count(*) from users"
+min = 3
+
+[notify.log]
+kind = "command"
+command = "echo \"$CAIRN_EVENT $CAIRN_JOB $CAIRN_MESSAGE\" >> {}"
+on = ["failure", "recovery"]
+"#,
+            events.display()
+        ),
+    );
+    sandbox.run_job(&[]);
+    let passed = cairn(&sandbox, &["verify", "check_app"]);
+    assert_ok(&passed, "verify");
+    assert!(
+        flat(&passed.stderr).contains("PRAGMA integrity_check: ok"),
+        "{}",
+        passed.stderr
+    );
+    assert!(
+        passed
+            .stderr
+            .contains("`select count(*) from users` >= 3: 3"),
+        "{}",
+        passed.stderr
+    );
+    assert!(!events.exists(), "no event for a pass after nothing");
+    // Nothing of the scratch target is left.
+    assert!(
+        !flat(&passed.stderr).contains("warning"),
+        "{}",
+        passed.stderr
+    );
+
+    // Fewer users, a new backup: the check fails.
+    tool(
+        Command::new("sqlite3")
+            .arg(&database)
+            .arg("delete from users where id > 1"),
+    );
+    sandbox.run_job(&[]);
+    let failed = cairn(&sandbox, &["run", "check_app"]);
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("check failed: `select count(*) from users` >= 3 (measured 1)"),
+        "{}",
+        failed.stderr
+    );
+    let log = std::fs::read_to_string(&events).unwrap();
+    assert!(log.starts_with("failure check_app "), "{log}");
+    assert!(log.contains("select count(*) from users"), "{log}");
+
+    let history = cairn(&sandbox, &["history", "check_app", "--json"]);
+    let records: Vec<serde_json::Value> = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["outcome"], "success");
+    assert_eq!(records[1]["outcome"], "failed");
+    assert_eq!(records[1]["verify"]["job"], JOB);
+    assert_eq!(
+        records[1]["verify"]["checks"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["passed"],
+        false
+    );
+}
