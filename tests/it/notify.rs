@@ -17,6 +17,8 @@ use serde_json::Value;
 
 use crate::common::{cairn, run, Run};
 
+mod https;
+
 /// A token in every webhook URL, which no output may show.
 const SECRET: &str = "5f0c1d2e-secret-token";
 const FIRST_NOW: &str = "2026-01-01T03:00:00Z";

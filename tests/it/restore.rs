@@ -553,3 +553,226 @@ on = ["failure", "recovery"]
         false
     );
 }
+
+/// Appends a verify job `check` of the sandbox's job with `checks` (TOML
+/// lines of one or more `[[jobs.check.checks]]` tables), runs a backup and
+/// the verify, and returns the verify's output.
+fn backup_and_verify(sandbox: &Sandbox, checks: &str) -> Run {
+    let path = sandbox.path().join("backup.toml");
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config.push_str(&format!(
+        "\n[jobs.check]\nkind = \"verify\"\nverifies = \"{JOB}\"\nschedule = {{ cron = \"0 6 * * *\" }}\n\n{checks}\n"
+    ));
+    std::fs::write(&path, config).unwrap();
+    sandbox.run_job(&[]);
+    cairn(sandbox, &["verify", "check"])
+}
+
+#[test]
+fn verify_of_postgres_checks_every_database_in_scratch_databases_it_drops() {
+    let mut sandbox = Sandbox::new("verify_pg");
+    sandbox.pass_env("PGPASSWORD", "CAIRN_TEST_PG_PASSWORD");
+    let databases = [
+        format!("{}_a", sandbox.unique),
+        format!("{}_b", sandbox.unique),
+    ];
+    create_pg_source(&sandbox, &databases[0], 50);
+    create_pg_source(&sandbox, &databases[1], 8);
+    sandbox.write_config(
+        &format!(
+            "kind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{}\", \"{}\"]",
+            sandbox.var("CAIRN_TEST_PG_HOST"),
+            sandbox.var("CAIRN_TEST_PG_PORT"),
+            sandbox.var("CAIRN_TEST_PG_USER"),
+            databases[0],
+            databases[1]
+        ),
+        "",
+    );
+    let out = backup_and_verify(
+        &sandbox,
+        &format!(
+            "[[jobs.check.checks]]\nquery = \"select count(*) from t\"\nmin = 50\n\n\
+             [[jobs.check.checks]]\nquery = \"select count(*) from t\"\ndatabase = \"{}\"\nmin = 1\nmax = 8\n",
+            databases[1]
+        ),
+    );
+    assert_ok(&out, "verify");
+    assert!(
+        flat(&out.stderr).contains("`select count(*) from t` >= 50: 50"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        flat(&out.stderr).contains(&format!("in {} between 1 and 8: 8", databases[1])),
+        "{}",
+        out.stderr
+    );
+    let left = psql(
+        &sandbox,
+        "postgres",
+        "select count(*) from pg_database where datname like 'cairn_verify_%'",
+    );
+    assert_eq!(left.trim(), "0", "the scratch databases are dropped");
+}
+
+#[test]
+fn verify_of_redis_counts_keys_in_a_scratch_instance() {
+    let mut sandbox = Sandbox::new("verify_redis");
+    let prefix = sandbox.unique.clone();
+    fill_redis(&sandbox, &prefix);
+    sandbox.pass_env("REDIS_PASSWORD", "CAIRN_TEST_REDIS_PASSWORD");
+    sandbox.write_config(
+        &format!(
+            "kind = \"redis\"\nurl = \"redis://:${{REDIS_PASSWORD}}@{}:{}\"",
+            sandbox.var("CAIRN_TEST_REDIS_HOST"),
+            sandbox.var("CAIRN_TEST_REDIS_PORT"),
+        ),
+        "",
+    );
+    // Other tests share the server: at least this test's 7 keys are there.
+    let out = backup_and_verify(&sandbox, "[[jobs.check.checks]]\nmin_keys = 7\n");
+    assert_ok(&out, "verify");
+    assert!(flat(&out.stderr).contains("ok keys >= 7"), "{}", out.stderr);
+    // A bound the data cannot meet fails the verify.
+    let path = sandbox.path().join("backup.toml");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("min_keys = 7", "min_keys = 100000000");
+    std::fs::write(&path, config).unwrap();
+    let failed = cairn(&sandbox, &["verify", "check"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        flat(&failed.stderr).contains("FAILED keys >= 100000000"),
+        "{}",
+        failed.stderr
+    );
+}
+
+#[test]
+fn verify_of_mariadb_and_directory_use_scratch_targets() {
+    let mut sandbox = Sandbox::new("verify_maria");
+    sandbox.pass_env("MYSQL_PWD", "CAIRN_TEST_MARIADB_PASSWORD");
+    let database = format!("{}_db", sandbox.unique);
+    let mut drop = mariadb(&sandbox);
+    drop.arg("--execute")
+        .arg(format!("drop database if exists {database}"));
+    sandbox.clean_up_with(drop);
+    mariadb_sql(
+        &sandbox,
+        &format!(
+            "create database {database}; create table {database}.t (id int primary key);
+             insert into {database}.t values (1), (2), (3);"
+        ),
+    );
+    sandbox.write_config(
+        &format!(
+            "kind = \"mariadb\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{database}\"]",
+            sandbox.var("CAIRN_TEST_MARIADB_HOST"),
+            sandbox.var("CAIRN_TEST_MARIADB_PORT"),
+            sandbox.var("CAIRN_TEST_MARIADB_USER"),
+        ),
+        "",
+    );
+    let out = backup_and_verify(
+        &sandbox,
+        "[[jobs.check.checks]]\nquery = \"select count(*) from t\"\nmin = 3\n",
+    );
+    assert_ok(&out, "verify");
+    let left = mariadb_sql(
+        &sandbox,
+        "select count(*) from information_schema.schemata where schema_name like 'cairn_verify_%'",
+    );
+    assert_eq!(left.trim(), "0", "the scratch schemas are dropped");
+
+    let files = Sandbox::new("verify_dir");
+    let source = files.path().join("tree");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    for name in ["a", "b", "sub/c"] {
+        std::fs::write(source.join(name), name).unwrap();
+    }
+    files.write_config(
+        &format!("kind = \"directory\"\npath = \"{}\"", source.display()),
+        "",
+    );
+    let out = backup_and_verify(&files, "[[jobs.check.checks]]\nmin_files = 3\n");
+    assert_ok(&out, "verify");
+    assert!(
+        flat(&out.stderr).contains("ok files >= 3: 3"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn encrypted_artifacts_restore_with_the_identity_only() {
+    let sandbox = Sandbox::new("restore_age");
+    let (identity, recipient) = sandbox.age_key();
+    let database = sandbox.path().join("app.db");
+    tool(Command::new("sqlite3").arg(&database).arg(
+        "create table users (id integer primary key, name text); insert into users (name) values ('ada');",
+    ));
+    sandbox.write_config(
+        &format!("kind = \"sqlite\"\npath = \"{}\"", database.display()),
+        &format!("encrypt_to = [\"{recipient}\"]"),
+    );
+    let backed_up = sqlite_dump(&database);
+    sandbox.run_job(&[]);
+    std::fs::remove_file(&database).unwrap();
+
+    let refused = cairn(&sandbox, &["restore", JOB]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        flat(&refused.stderr).contains("no age identity was given"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!database.exists());
+
+    let restored = cairn(
+        &sandbox,
+        &["restore", JOB, "--identity", identity.to_str().unwrap()],
+    );
+    assert_ok(&restored, "restore --identity");
+    assert_eq!(sqlite_dump(&database), backed_up);
+}
+
+#[test]
+fn restore_all_follows_the_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::copy_dir(
+        &crate::common::root().join("examples/quickstart"),
+        dir.path(),
+    );
+    let quickstart = |args: &[&str]| {
+        run(crate::common::cairn(dir.path())
+            .args(["--root", "root"])
+            .args(args))
+    };
+    for job in ["app_db", "files"] {
+        assert_ok(&quickstart(&["run", job]), "run");
+    }
+    let database = dir.path().join("data/app.db");
+    let ledger = dir.path().join("data/files/ledger.csv");
+    let (db_before, ledger_before) = (sqlite_dump(&database), std::fs::read(&ledger).unwrap());
+    tool(
+        Command::new("sqlite3")
+            .arg(&database)
+            .arg("delete from users"),
+    );
+    std::fs::write(&ledger, "lost\n").unwrap();
+
+    let out = quickstart(&["restore", "--all", "--force"]);
+    assert_ok(&out, "restore --all");
+    assert_eq!(sqlite_dump(&database), db_before);
+    assert_eq!(std::fs::read(&ledger).unwrap(), ledger_before);
+    // `files` runs after `app_db`: restored after it too.
+    let first = out.stderr.find("of job `app_db` into").unwrap();
+    let second = out.stderr.find("of job `files` into").unwrap();
+    assert!(first < second, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Restored `app_db`, `files`."),
+        "{}",
+        out.stdout
+    );
+}
