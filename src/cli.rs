@@ -229,14 +229,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
     }
 }
 
-fn not_built_yet(command: &str) -> miette::Result<ExitStatus> {
-    Err(miette!(
-        help = "this version provides validate, schema, graph, plan, apply, run, history, inventory, retention and completions; see the README's \"What works today\"",
-        "`cairn {command}` is not built yet in cairn {}",
-        env!("CARGO_PKG_VERSION")
-    ))
-}
-
 fn load_options<'a>(
     global: &'a GlobalArgs,
     lookup: &'a dyn Fn(&str) -> Option<String>,
@@ -979,10 +971,16 @@ fn verify_job(
     let record = crate::restore::verify::verify(runtime.handle(), config, host, job, &options)?;
     let state_dir = host.local(&config.settings.state_dir);
     runtime.block_on(crate::notify::after_run(config, &state_dir, &record));
-    let verified = record.verify.as_ref().expect("verify runs have a verify record");
+    let verified = record
+        .verify
+        .as_ref()
+        .expect("verify runs have a verify record");
     let what = match (&verified.artifact, &verified.destination) {
         (Some(artifact), Some(destination)) => {
-            format!("artifact {artifact} of job `{}` from `{destination}`", verified.job)
+            format!(
+                "artifact {artifact} of job `{}` from `{destination}`",
+                verified.job
+            )
         }
         _ => format!("job `{}`", verified.job),
     };

@@ -79,6 +79,8 @@ impl Status {
     }
 }
 
+/// The events a run produces: `failure` or `success`, and `recovery` when
+/// it succeeded after `previous`, the job's last comparable run, failed.
 /// Safety backups produce none.
 pub fn events_for(previous: Option<&RunRecord>, record: &RunRecord) -> Vec<Event> {
     if record.reason == Reason::Safety {
@@ -126,7 +128,7 @@ pub async fn after_run(config: &Config, state_dir: &Path, record: &RunRecord) {
     }
     let history = history::read(state_dir, Some(&record.job)).unwrap_or_else(|error| {
         eprintln!(
-            "warning: cannot read the run history of job `{}` ({error}); no `recovery` notice can be told apart",
+            "warning: cannot read the run history of job `{}` ({error}); a recovery is notified as a plain success",
             record.job
         );
         Vec::new()
@@ -212,22 +214,22 @@ fn run_message(event: Event, record: &RunRecord) -> String {
     if record.outcome == Outcome::Failed {
         let mut parts: Vec<String> = record.error.iter().cloned().collect();
         for (destination, outcome) in &record.destinations {
-            // "aborted: <the run's error>" says nothing new.
-            let repeats = |run_error: &String| {
-                outcome
-                    .error
-                    .as_ref()
-                    .is_some_and(|e| e.contains(run_error.as_str()))
+            let Some(error) = &outcome.error else {
+                continue;
             };
-            if let Some(error) = &outcome.error {
-                if !record.error.as_ref().is_some_and(repeats) {
-                    parts.push(format!("destination `{destination}`: {error}"));
-                }
+            // "aborted: <the run's error>" says nothing new.
+            if !record
+                .error
+                .as_ref()
+                .is_some_and(|e| error.contains(e.as_str()))
+            {
+                parts.push(format!("destination `{destination}`: {error}"));
             }
         }
-        return match parts.is_empty() {
-            true => format!("job `{job}` failed (run {})", record.id),
-            false => format!("job `{job}` failed: {}", parts.join("; ")),
+        return if parts.is_empty() {
+            format!("job `{job}` failed (run {})", record.id)
+        } else {
+            format!("job `{job}` failed: {}", parts.join("; "))
         };
     }
     let done = match &record.verify {
@@ -379,7 +381,10 @@ mod tests {
         assert_eq!(previous_comparable(&appended, &good), Some(&first));
         let not_appended = [first.clone(), other_job];
         assert_eq!(previous_comparable(&not_appended, &good), Some(&first));
-        assert_eq!(previous_comparable(&[good.clone()], &good), None);
+        assert_eq!(
+            previous_comparable(std::slice::from_ref(&good), &good),
+            None
+        );
     }
 
     #[test]

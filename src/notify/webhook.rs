@@ -32,9 +32,6 @@ struct Body<'a> {
     host: String,
 }
 
-/// The events a run produces: `failure` or `success`, and `recovery` when
-/// it succeeded after `previous`, the job's last comparable run, failed.
-
 /// A webhook URL and what of it a warning may show.
 struct Target {
     uri: Uri,
@@ -65,10 +62,15 @@ impl Target {
 
     /// `message` without the URL's path and query, should an error quote them.
     fn scrub(&self, message: String) -> String {
-        match self.uri.path_and_query().map(|p| p.as_str()) {
-            Some(secret) if secret.len() > 1 => message.replace(secret, "/…"),
-            _ => message,
-        }
+        let secrets = [
+            self.uri.path_and_query().map(|p| p.as_str()),
+            Some(self.uri.path()),
+        ];
+        secrets
+            .into_iter()
+            .flatten()
+            .filter(|secret| secret.len() > 1)
+            .fold(message, |message, secret| message.replace(secret, "/…"))
     }
 }
 

@@ -3,6 +3,8 @@
 //! OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), for humans, for scripts
 //! (`--json`) and for Prometheus (`--prometheus FILE`).
 //!
+//! docs/status.md says the same for operators, with examples.
+//!
 //! [`evaluate`] is a pure function of the configuration, the destinations'
 //! listings, the run history and the time, so the rules below are tested
 //! exactly; only [`read_destinations`] and the command around it do I/O.

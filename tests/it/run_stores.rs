@@ -1049,7 +1049,10 @@ pub(crate) fn fill_redis(sandbox: &Sandbox, prefix: &str) {
 
 /// Every key under `PREFIX:` with its type and value (and whether it
 /// expires), as `redis-cli` reports them from `cli`.
-pub(crate) fn redis_snapshot(cli: &dyn Fn(&[&str]) -> String, prefix: &str) -> BTreeMap<String, String> {
+pub(crate) fn redis_snapshot(
+    cli: &dyn Fn(&[&str]) -> String,
+    prefix: &str,
+) -> BTreeMap<String, String> {
     let mut keys: Vec<String> = cli(&["--scan", "--pattern", &format!("{prefix}:*")])
         .lines()
         .map(str::to_owned)

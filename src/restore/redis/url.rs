@@ -62,7 +62,7 @@ pub(super) fn parse_server_url(url: &str) -> Result<ServerUrl, (String, String)>
     };
     let port = match port {
         None => 6379,
-        Some(port) => port.parse().map_err(|_| {
+        Some(port) => port.parse().ok().filter(|port| *port != 0).ok_or_else(|| {
             (
                 format!("`{shown}` has the port `{port}`, not a number from 1 to 65535"),
                 usage.clone(),
@@ -123,6 +123,7 @@ mod tests {
             ("http://cache", "not a Redis URL"),
             ("cache:6379", "not a Redis URL"),
             ("redis://:s3cret@cache:six", "not a number"),
+            ("redis://cache:0", "not a number"),
             ("redis://:s3cret@:6379", "names no host"),
         ] {
             let (message, help) = parse_server_url(url).unwrap_err();
