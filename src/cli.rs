@@ -102,6 +102,9 @@ pub enum Command {
         /// Write a node_exporter textfile.
         #[arg(long, value_name = "FILE")]
         prometheus: Option<PathBuf>,
+        /// Send `stale` notifications for jobs that became stale (once per episode).
+        #[arg(long)]
+        notify: bool,
     },
     /// Restore a job's artifact into its store or another target.
     Restore(RestoreArgs),
@@ -223,7 +226,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         Command::Inventory { job, json } => inventory(&cli.global, job.as_deref(), json),
         Command::History { job, json } => history(&cli.global, job.as_deref(), json),
         Command::Retention { policy, json } => retention(&cli.global, &policy, json),
-        Command::Status { json, prometheus } => status(&cli.global, json, prometheus.as_deref()),
+        Command::Status {
+            json,
+            prometheus,
+            notify,
+        } => status(&cli.global, json, prometheus.as_deref(), notify),
         Command::Restore(args) => restore(&cli.global, &args),
         Command::Verify { job, identity } => verify(&cli.global, &job, identity.as_deref()),
     }
@@ -1008,6 +1015,7 @@ fn status(
     global: &GlobalArgs,
     json: bool,
     prometheus: Option<&std::path::Path>,
+    notify: bool,
 ) -> miette::Result<ExitStatus> {
     let report = (|| {
         let (config, _) = load_config(global)?;
@@ -1020,8 +1028,13 @@ fn status(
                 state_dir.join("history").display()
             )
         })?;
-        let listings = runtime()?.block_on(crate::status::read_destinations(&config));
-        Ok::<_, miette::Report>(crate::status::evaluate(&config, &listings, &records, now))
+        let runtime = runtime()?;
+        let listings = runtime.block_on(crate::status::read_destinations(&config));
+        let report = crate::status::evaluate(&config, &listings, &records, now);
+        if notify {
+            runtime.block_on(crate::status::notify_stale(&config, &state_dir, &report));
+        }
+        Ok::<_, miette::Report>(report)
     })();
     let report = match report {
         Ok(report) => report,

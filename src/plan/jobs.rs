@@ -132,9 +132,6 @@ pub async fn plan(config: &Config, host: &Host, options: &PlanOptions<'_>) -> Jo
             notes.push(format!("job.{} is running (pid {pid}); it is not started again and not pruned until it ends", job.name));
             continue;
         }
-        if let JobKind::Verify(_) = job.kind {
-            continue;
-        }
         if let Some(reason) = due(job, options.now, config, state.last_success) {
             actions.push(Action {
                 address: format!("job.{}", job.name),
@@ -159,15 +156,63 @@ pub async fn plan(config: &Config, host: &Host, options: &PlanOptions<'_>) -> Jo
             &mut notes,
         );
     }
-    if config
-        .jobs
-        .values()
-        .any(|j| matches!(j.kind, JobKind::Verify(_)))
-    {
-        notes.push("verify jobs are not run by apply yet (restore and verify are not built in this version)".to_owned());
-    }
+    notes.extend(last_verified(config, &records));
     cleanup(config, &records, &listings, options.now, host, &mut actions);
     JobPlan { actions, notes }
+}
+
+/// When each backup job that has verify jobs (or was ever verified) was
+/// last verified, and how it went.
+fn last_verified(config: &Config, records: &[RunRecord]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for job in config.jobs.values().filter(|j| j.backup().is_some()) {
+        let verifiers: Vec<&str> = config
+            .jobs
+            .values()
+            .filter(|v| matches!(&v.kind, JobKind::Verify(verify) if verify.verifies == job.name))
+            .map(|v| v.name.as_str())
+            .collect();
+        let last = records
+            .iter()
+            .filter(|r| {
+                r.verify
+                    .as_ref()
+                    .is_some_and(|v| v.job == job.name.as_str())
+            })
+            .max_by_key(|r| r.started_at);
+        let by = |name: &str| {
+            if name == job.name.as_str() {
+                "`cairn verify`".to_owned()
+            } else {
+                format!("verify job `{name}`")
+            }
+        };
+        match last {
+            Some(record) => notes.push(format!(
+                "job.{} was last verified {} ({}, artifact {}, by {})",
+                job.name,
+                record.started_at.format("%Y-%m-%d %H:%M UTC"),
+                if record.outcome == Outcome::Success {
+                    "passed"
+                } else {
+                    "FAILED"
+                },
+                record
+                    .verify
+                    .as_ref()
+                    .and_then(|v| v.artifact.as_deref())
+                    .unwrap_or("none found"),
+                by(&record.job)
+            )),
+            None if !verifiers.is_empty() => notes.push(format!(
+                "job.{} has never been verified (verify job `{}`)",
+                job.name,
+                verifiers.join("`, `")
+            )),
+            None => {}
+        }
+    }
+    notes
 }
 
 /// Why a job is due at `now`, or `None`. A job is due when it never ran, or

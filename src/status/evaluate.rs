@@ -103,17 +103,17 @@ fn backup_job(
         Some(newest) => {
             let old = now - newest.time;
             if let Some(rpo) = job.rpo.filter(|rpo| old > rpo.to_chrono()) {
-                problems.push(critical(format!(
+                problems.push(stale(critical(format!(
                     "newest good artifact is {} old, beyond its rpo of {rpo}",
                     age(old)
-                )));
+                ))));
             }
         }
-        None if !readable.is_empty() => problems.push(critical(if readable.len() == 1 {
+        None if !readable.is_empty() => problems.push(stale(critical(if readable.len() == 1 {
             format!("no good artifact at `{}`", readable[0])
         } else {
             format!("no good artifact at any of `{}`", readable.join("`, `"))
-        })),
+        }))),
         None => {}
     }
     if let Some(run) = last_run.filter(|r| failed(r)) {
@@ -138,16 +138,17 @@ fn backup_job(
                     "destination `{}` cannot be read: {error}",
                     destination.destination
                 ),
+                stale: false,
             });
         }
     }
     if let Some(newest) = &newest_good {
         if let Some(scheduled) = missed_schedule(job, timezone, now, newest.time) {
-            problems.push(warning(format!(
+            problems.push(stale(warning(format!(
                 "missed its run scheduled for {}: newest good artifact is {} old",
                 scheduled.format("%Y-%m-%d %H:%M %Z"),
                 age(now - newest.time)
-            )));
+            ))));
         }
     }
     let ok_message = newest_good
@@ -187,7 +188,7 @@ fn verify_job(
     let mut problems = Vec::new();
     let mut ok_message = String::new();
     match last_verify {
-        None => problems.push(warning("has never run".to_owned())),
+        None => problems.push(stale(warning("has never run".to_owned()))),
         Some(verify) => {
             if failed(verify) {
                 problems.push(critical(format!(
@@ -197,11 +198,11 @@ fn verify_job(
                 )));
             }
             if let Some(scheduled) = missed_schedule(job, timezone, now, verify.started_at) {
-                problems.push(warning(format!(
+                problems.push(stale(warning(format!(
                     "missed its run scheduled for {}: last verify is {} old",
                     scheduled.format("%Y-%m-%d %H:%M %Z"),
                     age(now - verify.started_at)
-                )));
+                ))));
             }
             ok_message = format!("last verify passed {} ago", age(now - verify.started_at));
         }
@@ -407,6 +408,7 @@ fn critical(message: String) -> Problem {
     Problem {
         state: State::Critical,
         message,
+        stale: false,
     }
 }
 
@@ -414,6 +416,15 @@ fn warning(message: String) -> Problem {
     Problem {
         state: State::Warning,
         message,
+        stale: false,
+    }
+}
+
+/// Marks a freshness problem.
+fn stale(problem: Problem) -> Problem {
+    Problem {
+        stale: true,
+        ..problem
     }
 }
 

@@ -180,6 +180,9 @@ pub struct JobStatus {
 pub struct Problem {
     pub state: State,
     pub message: String,
+    /// A freshness problem (beyond the rpo, no good artifact, a missed
+    /// schedule): what `status --notify` sends `stale` notifications for.
+    pub stale: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,5 +274,48 @@ pub fn age(elapsed: chrono::Duration) -> String {
         (h, _, _) if h < 48 => format!("{h}h"),
         (_, d, 0) => format!("{d}d"),
         (_, d, h) => format!("{d}d{h}h"),
+    }
+}
+
+/// `status --notify`: a `stale` notification for every job that has become
+/// stale, once per episode. A marker file in `STATE_DIR/notify/stale/`
+/// remembers that it was sent; it goes when the job is fresh again, so the
+/// next episode notifies again.
+pub async fn notify_stale(
+    config: &crate::config::Config,
+    state_dir: &std::path::Path,
+    report: &Report,
+) {
+    let dir = state_dir.join("notify").join("stale");
+    for job in &report.jobs {
+        let marker = dir.join(&job.job);
+        let stale: Vec<&str> = job
+            .problems
+            .iter()
+            .filter(|p| p.stale)
+            .map(|p| p.message.as_str())
+            .collect();
+        if stale.is_empty() {
+            if let Err(e) = std::fs::remove_file(&marker) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("warning: cannot remove {}: {e}", marker.display());
+                }
+            }
+            continue;
+        }
+        if marker.exists() {
+            continue;
+        }
+        let message = format!("job `{}` is stale: {}", job.job, stale.join("; "));
+        crate::notify::stale(config, &job.job, &message).await;
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| crate::atomic::write_file(&marker, message.as_bytes(), 0o600));
+        if let Err(e) = written {
+            eprintln!(
+                "warning: cannot remember that job `{}` was reported stale ({}: {e}); the next `status --notify` reports it again",
+                job.job,
+                marker.display()
+            );
+        }
     }
 }

@@ -64,14 +64,20 @@ fn missing_config_names_the_file() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so() {
-    for args in [&["status"][..], &["restore", "db"], &["verify", "db"]] {
+fn restore_and_verify_of_an_unknown_job_name_the_jobs() {
+    for args in [&["restore", "db"][..], &["verify", "db"]] {
         let out = run(cairn(&root())
             .args(["--config", "examples/quickstart/backup.toml"])
             .args(args));
         assert_eq!(out.code, 1, "{args:?}");
         assert!(
-            out.stderr.contains("is not built yet"),
+            out.stderr
+                .contains("there is no job `db` in the configuration"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("app_db, files"),
             "{args:?}: {}",
             out.stderr
         );

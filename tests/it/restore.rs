@@ -306,7 +306,11 @@ fn postgres_restore_replaces_changed_databases_after_a_safety_backup() {
     // A session holding the database open must not stop a forced restore.
     let mut holder =
         crate::run_stores::psql_command(&sandbox, &databases[0], "select pg_sleep(60)");
-    let mut holder = holder.spawn().unwrap();
+    let mut holder = holder
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
 
     let refused = cairn(&sandbox, &["restore", JOB]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);

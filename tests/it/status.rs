@@ -584,3 +584,51 @@ fn the_prometheus_textfile_parses_and_omits_what_is_unknown() {
         );
     }
 }
+
+#[test]
+fn status_notify_reports_a_stale_job_once_per_episode() {
+    let sandbox = Sandbox::new();
+    let events = sandbox.path().join("events.log");
+    sandbox.write_config(&format!(
+        "{CONFIG}\n[notify.log]\nkind = \"command\"\ncommand = \"echo \\\"$CAIRN_EVENT $CAIRN_JOB $CAIRN_MESSAGE\\\" >> {}\"\non = [\"stale\"]\n",
+        events.display()
+    ));
+    sandbox.run_job(FIRST, "files", 0);
+    sandbox.run_job("2026-01-01T03:00:00Z", "check", 0);
+    let log = || std::fs::read_to_string(&events).unwrap_or_default();
+
+    // Fresh: nothing sent.
+    sandbox.status("2026-01-01T06:00:00Z", &["--notify"], 0);
+    assert_eq!(log(), "");
+    // Beyond the rpo: one notice, however often status runs.
+    sandbox.status("2026-01-02T03:00:00Z", &["--notify"], 2);
+    sandbox.status("2026-01-02T04:00:00Z", &["--notify"], 2);
+    let lines: Vec<String> = log()
+        .lines()
+        .filter(|l| l.starts_with("stale files "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("stale files job `files` is stale: newest good artifact is"),
+        "{lines:?}"
+    );
+    sandbox.run_job("2026-01-02T05:00:00Z", "files", 0);
+    sandbox.run_job("2026-01-02T05:30:00Z", "check", 0);
+    sandbox.status("2026-01-02T06:00:00Z", &["--notify"], 0);
+    // Fresh again, then stale again: a new episode, a new notice.
+    let before = log();
+    // Without --notify: nothing is sent.
+    sandbox.status("2026-01-04T06:00:00Z", &[], 2);
+    assert_eq!(log(), before);
+    sandbox.status("2026-01-04T06:00:00Z", &["--notify"], 2);
+    assert_eq!(
+        log()
+            .lines()
+            .filter(|l| l.starts_with("stale files "))
+            .count(),
+        2,
+        "{}",
+        log()
+    );
+}
