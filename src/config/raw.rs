@@ -602,8 +602,9 @@ pub struct WebhookNotify {
     pub on: Option<Vec<Event>>,
 }
 
-/// A command run for each event, through `sh -c`, with CAIRN_EVENT, CAIRN_JOB
-/// and CAIRN_MESSAGE in its environment.
+/// A command run for each event, through `sh -c`, with CAIRN_EVENT, CAIRN_JOB,
+/// CAIRN_MESSAGE, CAIRN_STATUS and CAIRN_ARTIFACT in its environment (see
+/// docs/notifications.md).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandNotify {
