@@ -100,3 +100,41 @@ pub fn signal_group(pid: u32, signal: libc::c_int) {
         }
     }
 }
+
+impl Cancel {
+    /// Cancels on SIGINT, SIGTERM, or when `timeout` has passed, from a task
+    /// on `runtime`; abort the returned handle when the work is done.
+    pub fn watch(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        timeout: Option<std::time::Duration>,
+    ) -> tokio::task::JoinHandle<()> {
+        let cancel = self.clone();
+        runtime.spawn(async move {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let sleep = async {
+                match timeout {
+                    Some(timeout) => tokio::time::sleep(timeout).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let sigterm = async {
+                match terminate.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => cancel.trigger(format!(
+                    "timed out after {}",
+                    crate::duration::Duration::from_seconds(timeout.map_or(0, |t| t.as_secs()))
+                )),
+                _ = tokio::signal::ctrl_c() => cancel.trigger("interrupted (SIGINT)"),
+                () = sigterm => cancel.trigger("terminated (SIGTERM)"),
+            }
+        })
+    }
+}

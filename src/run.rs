@@ -290,37 +290,12 @@ impl<'a> Run<'a> {
 
     /// Cancels the run on timeout, SIGINT or SIGTERM.
     fn watch(&self) -> tokio::task::JoinHandle<()> {
-        let cancel = self.cancel.clone();
         let timeout = self
             .job
             .timeout
             .map(|t| Duration::from_secs(t.as_seconds()));
-        tokio::spawn(async move {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let sleep = async {
-                match timeout {
-                    Some(timeout) => tokio::time::sleep(timeout).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let sigterm = async {
-                match terminate.as_mut() {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                () = sleep => cancel.trigger(format!(
-                    "timed out after {}",
-                    crate::duration::Duration::from_seconds(timeout.map_or(0, |t| t.as_secs()))
-                )),
-                _ = tokio::signal::ctrl_c() => cancel.trigger("interrupted (SIGINT)"),
-                () = sigterm => cancel.trigger("terminated (SIGTERM)"),
-            }
-        })
+        self.cancel
+            .watch(&tokio::runtime::Handle::current(), timeout)
     }
 
     async fn dump_streams(

@@ -56,18 +56,7 @@ impl MariadbTarget {
 
     pub fn scratch(name: &str, store: &MariadbStore) -> Self {
         let mut target = Self::target(name, store, None).expect("no --to to check");
-        let tag = format!("cairn_verify_{}", std::process::id());
-        target.scratch = Some(
-            store
-                .databases
-                .iter()
-                .map(|db| {
-                    let mut scratch = format!("{tag}_{db}");
-                    scratch.truncate(64);
-                    (db.clone(), scratch)
-                })
-                .collect(),
-        );
+        target.scratch = Some(super::target::scratch_names(&store.databases, 64));
         target
     }
 
@@ -237,15 +226,7 @@ impl Target for MariadbTarget {
         };
         let schema = self.schema_for(&source);
         let output = self.sql(Some(&schema), query)?;
-        let first = output.lines().next().unwrap_or("").trim();
-        first.parse::<i64>().map_err(|_| {
-            StoreError::new(
-                &self.name,
-                format!(
-                    "the check `{query}` in database `{source}` returned `{first}`, not a number"
-                ),
-            )
-        })
+        super::target::query_number(&self.name, query, &source, &output)
     }
 
     fn discard(&mut self) -> Result<(), StoreError> {

@@ -101,7 +101,9 @@ pub fn restore(
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     ));
     let identities = artifact::identities(config, &manifest, options.identity)?;
-    let cancel = interruptible(runtime);
+    // SIGINT and SIGTERM stop the loading tool.
+    let cancel = Cancel::default();
+    let _watcher = AbortOnDrop(cancel.watch(runtime, None));
     check_checksums(runtime, &chosen, &cancel)?;
 
     let store = &config.stores[&backup.store];
@@ -143,29 +145,6 @@ pub fn restore(
 /// A progress line on stderr.
 pub(crate) fn say(text: &str) {
     eprintln!("cairn: {text}");
-}
-
-/// A cancel that SIGINT and SIGTERM trigger, stopping the loading tool.
-fn interruptible(runtime: &tokio::runtime::Handle) -> Cancel {
-    let cancel = Cancel::default();
-    let trigger = cancel.clone();
-    runtime.spawn(async move {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let sigterm = async {
-            match terminate.as_mut() {
-                Some(signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => trigger.trigger("interrupted (SIGINT)"),
-            () = sigterm => trigger.trigger("terminated (SIGTERM)"),
-        }
-    });
-    cancel
 }
 
 /// The target of a restore: the job's own store, or `to`.
@@ -420,4 +399,13 @@ pub fn backup_jobs_in_order(config: &Config) -> Vec<String> {
             .any(|(n, job)| n.as_str() == name && job.backup().is_some())
     });
     done
+}
+
+/// Stops a watcher task when the restore is over.
+pub(crate) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

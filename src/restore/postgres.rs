@@ -59,18 +59,7 @@ impl PostgresTarget {
     /// Temporary databases on the store's server.
     pub fn scratch(name: &str, store: &PostgresStore) -> Result<Self, StoreError> {
         let mut target = Self::target(name, store, None)?;
-        let tag = format!("cairn_verify_{}", std::process::id());
-        target.scratch = Some(
-            store
-                .databases
-                .iter()
-                .map(|db| {
-                    let mut scratch = format!("{tag}_{db}");
-                    scratch.truncate(63);
-                    (db.clone(), scratch)
-                })
-                .collect(),
-        );
+        target.scratch = Some(super::target::scratch_names(&store.databases, 63));
         Ok(target)
     }
 
@@ -321,15 +310,7 @@ impl Target for PostgresTarget {
         };
         let database = self.database_for(&source);
         let output = self.sql(&database, query)?;
-        let first = output.lines().next().unwrap_or("").trim();
-        first.parse::<i64>().map_err(|_| {
-            StoreError::new(
-                &self.name,
-                format!(
-                    "the check `{query}` in database `{source}` returned `{first}`, not a number"
-                ),
-            )
-        })
+        super::target::query_number(&self.name, query, &source, &output)
     }
 
     fn discard(&mut self) -> Result<(), StoreError> {

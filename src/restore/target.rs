@@ -1,6 +1,7 @@
 //! Where restored data goes: one implementation per store kind, for a real
 //! target (`cairn restore`) or a scratch one (`cairn verify`).
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
 use crate::cancel::Cancel;
@@ -63,4 +64,36 @@ pub trait Target: Send {
     /// Removes a scratch target and everything in it. Never called on a
     /// real restore target.
     fn discard(&mut self) -> Result<(), StoreError>;
+}
+
+/// The temporary database (or schema) of a SQL scratch target for each of
+/// `databases`: `cairn_verify_PID_NAME`, cut to the server's `limit`.
+pub(super) fn scratch_names(databases: &[String], limit: usize) -> BTreeMap<String, String> {
+    let tag = format!("cairn_verify_{}", std::process::id());
+    databases
+        .iter()
+        .map(|db| {
+            let mut scratch = format!("{tag}_{db}");
+            scratch.truncate(limit);
+            (db.clone(), scratch)
+        })
+        .collect()
+}
+
+/// The number a SQL check's query printed (its first line).
+pub(super) fn query_number(
+    store: &str,
+    query: &str,
+    database: &str,
+    output: &str,
+) -> Result<i64, StoreError> {
+    let first = output.lines().next().unwrap_or("").trim();
+    first.parse::<i64>().map_err(|_| {
+        StoreError::new(
+            store,
+            format!(
+                "the check `{query}` in database `{database}` returned `{first}`, not a number"
+            ),
+        )
+    })
 }

@@ -59,13 +59,13 @@ pub fn verify(
 
     let started = std::time::Instant::now();
     let cancel = Cancel::default();
-    let watcher = job.timeout.map(|timeout| {
-        let cancel = cancel.clone();
-        runtime.spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_secs(timeout.as_seconds())).await;
-            cancel.trigger(format!("timed out after {timeout}"));
-        })
-    });
+    let watcher = super::AbortOnDrop(
+        cancel.watch(
+            runtime,
+            job.timeout
+                .map(|t| std::time::Duration::from_secs(t.as_seconds())),
+        ),
+    );
     let mut run = VerifyRun {
         record: VerifyRecord {
             job: verified.to_owned(),
@@ -77,9 +77,7 @@ pub fn verify(
         stored_size: 0,
     };
     let result = run.execute(runtime, config, verified, checks, options, &cancel);
-    if let Some(watcher) = watcher {
-        watcher.abort();
-    }
+    drop(watcher);
     let error = match (result, cancel.reason()) {
         (Err(error), Some(reason)) if !error.contains(&reason) => {
             Some(format!("{error} ({reason})"))
