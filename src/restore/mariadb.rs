@@ -23,6 +23,8 @@ pub struct MariadbTarget {
     /// Scratch targets: the source database → its temporary schema.
     scratch: Option<BTreeMap<String, String>>,
     created: Vec<String>,
+    /// What `existing` found holding data: what the safety backup dumps.
+    occupied: Vec<String>,
 }
 
 impl MariadbTarget {
@@ -51,6 +53,7 @@ impl MariadbTarget {
             schema: to.map(str::to_owned),
             scratch: None,
             created: Vec::new(),
+            occupied: Vec::new(),
         })
     }
 
@@ -155,16 +158,16 @@ impl Target for MariadbTarget {
             let tables = self.tables(&schema)?;
             if tables > 0 {
                 found.push(format!("schema `{schema}` has {tables} tables"));
+                self.occupied.push(schema);
             }
         }
         Ok((!found.is_empty()).then(|| found.join(", ")))
     }
 
     fn as_store(&self) -> Store {
+        // The safety backup keeps what the restore replaces.
         let mut store = self.store.clone();
-        if let Some(schema) = &self.schema {
-            store.databases = vec![schema.clone()];
-        }
+        store.databases = self.occupied.clone();
         Store::Mariadb(store)
     }
 

@@ -24,6 +24,8 @@ pub struct PostgresTarget {
     scratch: Option<BTreeMap<String, String>>,
     /// Databases this target created.
     created: Vec<String>,
+    /// What `existing` found holding data: what the safety backup dumps.
+    occupied: Vec<String>,
 }
 
 impl PostgresTarget {
@@ -53,6 +55,7 @@ impl PostgresTarget {
             database,
             scratch: None,
             created: Vec::new(),
+            occupied: Vec::new(),
         })
     }
 
@@ -222,17 +225,17 @@ impl Target for PostgresTarget {
                 found.push(format!(
                     "database `{database}` has {relations} tables, views or sequences"
                 ));
+                self.occupied.push(database);
             }
         }
         Ok((!found.is_empty()).then(|| found.join(", ")))
     }
 
     fn as_store(&self) -> Store {
+        // The safety backup keeps what the restore replaces: the databases
+        // that hold data.
         let mut store = self.store.clone();
-        if let Some(database) = &self.database {
-            store.databases = vec![database.clone()];
-        }
-        // The safety backup keeps what the restore replaces: the databases.
+        store.databases = self.occupied.clone();
         store.globals = false;
         Store::Postgres(store)
     }
