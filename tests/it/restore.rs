@@ -105,6 +105,23 @@ fn sqlite_restore_refuses_without_force_and_keeps_a_safety_backup_with_it() {
         restored.stderr
     );
     assert_eq!(sqlite_dump(&database), backed_up);
+    // Byte by byte: the restored file is the artifact's database.
+    let object = sandbox
+        .path()
+        .join("backups")
+        .join(JOB)
+        .join(&id)
+        .join("database.sqlite.zst");
+    let decoded = Command::new("zstd")
+        .arg("-dc")
+        .arg(&object)
+        .output()
+        .unwrap();
+    assert!(decoded.status.success());
+    assert!(
+        std::fs::read(&database).unwrap() == decoded.stdout,
+        "the restored file differs from the artifact"
+    );
 
     let rows = inventory(&sandbox);
     let safety: Vec<&serde_json::Value> = rows.iter().filter(|r| r["reason"] == "safety").collect();
@@ -555,6 +572,24 @@ on = ["failure", "recovery"]
             .last()
             .unwrap()["passed"],
         false
+    );
+    // Status shows it: the verify job and the job it verifies are CRITICAL.
+    let status = cairn(&sandbox, &["status"]);
+    assert_eq!(status.code, 2, "{}\n{}", status.stdout, status.stderr);
+    let row = |job: &str| {
+        status
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(job))
+            .unwrap_or_else(|| panic!("no row for {job}:\n{}", status.stdout))
+            .to_owned()
+    };
+    assert!(row("check_app").contains("CRITICAL"), "{}", status.stdout);
+    assert!(row(JOB).contains("CRITICAL"), "{}", status.stdout);
+    assert!(
+        flat(&status.stdout).contains("last verify"),
+        "{}",
+        status.stdout
     );
 }
 
