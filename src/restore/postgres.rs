@@ -132,9 +132,19 @@ impl PostgresTarget {
                 literal(database)
             ),
         )?;
+        // PostgreSQL 13 and later also close sessions that connect in between.
+        let version: u32 = self
+            .sql("postgres", "show server_version_num")?
+            .parse()
+            .unwrap_or(0);
+        let force = if version >= 130_000 {
+            " with (force)"
+        } else {
+            ""
+        };
         self.sql(
             "postgres",
-            &format!("drop database if exists {}", identifier(database)),
+            &format!("drop database if exists {}{force}", identifier(database)),
         )?;
         Ok(())
     }
