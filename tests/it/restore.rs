@@ -815,3 +815,44 @@ fn restore_all_follows_the_graph() {
         out.stdout
     );
 }
+
+#[test]
+fn postgres_plain_dump_restores_into_the_database_named_by_to() {
+    let mut sandbox = Sandbox::new("restore_pg_plain");
+    sandbox.pass_env("PGPASSWORD", "CAIRN_TEST_PG_PASSWORD");
+    let source = format!("{}_src", sandbox.unique);
+    let copy = format!("{}_copy", sandbox.unique);
+    create_pg_source(&sandbox, &source, 40);
+    sandbox.clean_up_with(crate::run_stores::psql_command(
+        &sandbox,
+        "postgres",
+        &format!("drop database if exists {copy}"),
+    ));
+    sandbox.write_config(
+        &format!(
+            "kind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{source}\"]\nformat = \"plain\"",
+            sandbox.var("CAIRN_TEST_PG_HOST"),
+            sandbox.var("CAIRN_TEST_PG_PORT"),
+            sandbox.var("CAIRN_TEST_PG_USER"),
+        ),
+        "",
+    );
+    sandbox.run_job(&[]);
+    let dsn = format!(
+        "postgresql://{}@{}:{}/{copy}",
+        sandbox.var("CAIRN_TEST_PG_USER"),
+        sandbox.var("CAIRN_TEST_PG_HOST"),
+        sandbox.var("CAIRN_TEST_PG_PORT"),
+    );
+    let out = cairn(&sandbox, &["restore", JOB, "--to", &dsn]);
+    assert_ok(&out, "restore --to DSN");
+    assert!(
+        flat(&out.stderr).contains(&format!("into database `{copy}`")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        psql(&sandbox, &copy, PG_ROWS),
+        psql(&sandbox, &source, PG_ROWS)
+    );
+}
