@@ -438,7 +438,7 @@ fn mariadb_restore_brings_back_rows_triggers_and_routines() {
 
 #[test]
 fn redis_restore_loads_keys_into_a_target_instance() {
-    let mut sandbox = Sandbox::new("restore_redis");
+    let mut sandbox = Sandbox::new("restore_to_redis");
     let prefix = sandbox.unique.clone();
     fill_redis(&sandbox, &prefix);
     sandbox.pass_env("REDIS_PASSWORD", "CAIRN_TEST_REDIS_PASSWORD");
