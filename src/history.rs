@@ -68,6 +68,22 @@ pub struct DestinationRecord {
     pub error: Option<String>,
 }
 
+impl RunRecord {
+    /// What the run stored: "1.2 GiB read, 340 MiB stored at local, offsite".
+    pub fn stored_summary(&self) -> String {
+        format!(
+            "{} read, {} stored at {}",
+            crate::run::human_bytes(self.raw_size),
+            crate::run::human_bytes(self.stored_size),
+            self.destinations
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
 /// Appends a record to the job's history file and fsyncs it.
 pub fn append(state_dir: &Path, record: &RunRecord) -> std::io::Result<()> {
     let dir = state_dir.join("history");

@@ -51,16 +51,9 @@ pub(super) fn run_job(
         return Ok(ExitStatus::Failure);
     }
     output::print(&format!(
-        "Backup {} of job `{job}` complete: {} read, {} stored at {}.\n",
+        "Backup {} of job `{job}` complete: {}.\n",
         record.id,
-        crate::run::human_bytes(record.raw_size),
-        crate::run::human_bytes(record.stored_size),
-        record
-            .destinations
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        record.stored_summary()
     ))?;
     prune_after_run(&config, digest, &host, &runtime, job, force_prune)
 }

@@ -239,18 +239,7 @@ fn run_message(event: Event, record: &RunRecord) -> String {
             verify.job,
             verify.checks.len()
         ),
-        None => format!(
-            "backup {} complete, {} read, {} stored at {}",
-            record.id,
-            crate::run::human_bytes(record.raw_size),
-            crate::run::human_bytes(record.stored_size),
-            record
-                .destinations
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        None => format!("backup {} complete, {}", record.id, record.stored_summary()),
     };
     match event {
         Event::Recovery => format!("job `{job}` recovered: {done}"),

@@ -220,36 +220,22 @@ impl Target for MariadbTarget {
     }
 
     fn measure(&mut self, check: &Check) -> Result<i64, StoreError> {
-        let query = check.query.as_deref().ok_or_else(|| {
-            StoreError::new(&self.name, "MariaDB checks are SQL queries (`query`)")
-        })?;
-        let source = match &check.database {
-            Some(db) => db.clone(),
-            None => self.store.databases.first().cloned().unwrap_or_default(),
-        };
+        let (query, source) =
+            super::target::check_query(&self.name, "MariaDB", check, &self.store.databases)?;
         let schema = self.schema_for(&source);
         let output = self.sql(Some(&schema), query)?;
         super::target::query_number(&self.name, query, &source, &output)
     }
 
     fn discard(&mut self) -> Result<(), StoreError> {
-        let mut errors = Vec::new();
-        for schema in std::mem::take(&mut self.created) {
-            if let Err(error) = self.sql(
+        let created = std::mem::take(&mut self.created);
+        super::target::drop_all(&self.name, "schemas", created, |name| {
+            self.sql(
                 None,
-                &format!("drop database if exists {}", identifier(&schema)),
-            ) {
-                errors.push(error.message);
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::new(
-                &self.name,
-                format!("dropping the scratch schemas failed: {}", errors.join("; ")),
-            ))
-        }
+                &format!("drop database if exists {}", identifier(name)),
+            )
+            .map(drop)
+        })
     }
 }
 

@@ -314,36 +314,18 @@ impl Target for PostgresTarget {
     }
 
     fn measure(&mut self, check: &Check) -> Result<i64, StoreError> {
-        let query = check.query.as_deref().ok_or_else(|| {
-            StoreError::new(&self.name, "PostgreSQL checks are SQL queries (`query`)")
-        })?;
-        let source = match &check.database {
-            Some(db) => db.clone(),
-            None => self.store.databases.first().cloned().unwrap_or_default(),
-        };
+        let (query, source) =
+            super::target::check_query(&self.name, "PostgreSQL", check, &self.store.databases)?;
         let database = self.database_for(&source);
         let output = self.sql(&database, query)?;
         super::target::query_number(&self.name, query, &source, &output)
     }
 
     fn discard(&mut self) -> Result<(), StoreError> {
-        let mut errors = Vec::new();
-        for database in std::mem::take(&mut self.created) {
-            if let Err(error) = self.drop_database(&database) {
-                errors.push(error.message);
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::new(
-                &self.name,
-                format!(
-                    "dropping the scratch databases failed: {}",
-                    errors.join("; ")
-                ),
-            ))
-        }
+        let created = std::mem::take(&mut self.created);
+        super::target::drop_all(&self.name, "databases", created, |name| {
+            self.drop_database(name)
+        })
     }
 }
 

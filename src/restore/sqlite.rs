@@ -36,12 +36,7 @@ impl SqliteTarget {
     }
 
     pub fn scratch(name: &str) -> Result<Self, StoreError> {
-        let dir = tempfile::Builder::new()
-            .prefix("cairn-verify-")
-            .tempdir()
-            .map_err(|e| {
-                StoreError::new(name, format!("cannot create a scratch directory: {e}"))
-            })?;
+        let dir = super::target::scratch_dir(name)?;
         Ok(Self {
             name: name.to_owned(),
             path: dir.path().join("database.sqlite"),

@@ -97,3 +97,51 @@ pub(super) fn query_number(
         )
     })
 }
+
+/// A private temporary directory for a scratch target.
+pub(super) fn scratch_dir(store: &str) -> Result<tempfile::TempDir, StoreError> {
+    tempfile::Builder::new()
+        .prefix("cairn-verify-")
+        .tempdir()
+        .map_err(|e| StoreError::new(store, format!("cannot create a scratch directory: {e}")))
+}
+
+/// A SQL check's query, and the database it runs in (the store's first
+/// database unless the check names one).
+pub(super) fn check_query<'c>(
+    store: &str,
+    kind: &str,
+    check: &'c Check,
+    databases: &[String],
+) -> Result<(&'c str, String), StoreError> {
+    let query = check.query.as_deref().ok_or_else(|| {
+        StoreError::new(store, format!("{kind} checks are SQL queries (`query`)"))
+    })?;
+    let database = match &check.database {
+        Some(db) => db.clone(),
+        None => databases.first().cloned().unwrap_or_default(),
+    };
+    Ok((query, database))
+}
+
+/// Drops every scratch database (or schema) in `created` with `drop`,
+/// trying them all; one error naming those that failed.
+pub(super) fn drop_all(
+    store: &str,
+    what: &str,
+    created: Vec<String>,
+    mut drop: impl FnMut(&str) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let errors: Vec<String> = created
+        .iter()
+        .filter_map(|name| drop(name).err().map(|e| e.message))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::new(
+            store,
+            format!("dropping the scratch {what} failed: {}", errors.join("; ")),
+        ))
+    }
+}

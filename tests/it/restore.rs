@@ -46,6 +46,26 @@ fn inventory(sandbox: &Sandbox) -> Vec<serde_json::Value> {
     report["artifacts"].as_array().unwrap().clone()
 }
 
+/// The store lines of a PostgreSQL store on the test server, plus `extra`.
+fn pg_store(sandbox: &Sandbox, databases: &[&str], extra: &str) -> String {
+    format!(
+        "kind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = {databases:?}\n{extra}",
+        sandbox.var("CAIRN_TEST_PG_HOST"),
+        sandbox.var("CAIRN_TEST_PG_PORT"),
+        sandbox.var("CAIRN_TEST_PG_USER"),
+    )
+}
+
+/// The store lines of a MariaDB store of `database` on the test server.
+fn mariadb_store(sandbox: &Sandbox, database: &str) -> String {
+    format!(
+        "kind = \"mariadb\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{database}\"]",
+        sandbox.var("CAIRN_TEST_MARIADB_HOST"),
+        sandbox.var("CAIRN_TEST_MARIADB_PORT"),
+        sandbox.var("CAIRN_TEST_MARIADB_USER"),
+    )
+}
+
 fn sha256_file(path: &Path) -> String {
     format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
 }
@@ -294,14 +314,7 @@ fn postgres_restore_replaces_changed_databases_after_a_safety_backup() {
     create_pg_source(&sandbox, &databases[0], 200);
     create_pg_source(&sandbox, &databases[1], 30);
     sandbox.write_config(
-        &format!(
-            "kind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{}\", \"{}\"]\nglobals = true",
-            sandbox.var("CAIRN_TEST_PG_HOST"),
-            sandbox.var("CAIRN_TEST_PG_PORT"),
-            sandbox.var("CAIRN_TEST_PG_USER"),
-            databases[0],
-            databases[1]
-        ),
+        &pg_store(&sandbox, &[&databases[0], &databases[1]], "globals = true"),
         "",
     );
     let backed_up: Vec<String> = databases
@@ -398,15 +411,7 @@ fn mariadb_restore_brings_back_rows_triggers_and_routines() {
              create function double_it(x int) returns int deterministic return x * 2;"
         ),
     );
-    sandbox.write_config(
-        &format!(
-            "kind = \"mariadb\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{database}\"]",
-            sandbox.var("CAIRN_TEST_MARIADB_HOST"),
-            sandbox.var("CAIRN_TEST_MARIADB_PORT"),
-            sandbox.var("CAIRN_TEST_MARIADB_USER"),
-        ),
-        "",
-    );
+    sandbox.write_config(&mariadb_store(&sandbox, &database), "");
     let backed_up = mariadb_snapshot(&sandbox, &database);
     sandbox.run_job(&[]);
     mariadb_sql(
@@ -617,17 +622,7 @@ fn verify_of_postgres_checks_every_database_in_scratch_databases_it_drops() {
     ];
     create_pg_source(&sandbox, &databases[0], 50);
     create_pg_source(&sandbox, &databases[1], 8);
-    sandbox.write_config(
-        &format!(
-            "kind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{}\", \"{}\"]",
-            sandbox.var("CAIRN_TEST_PG_HOST"),
-            sandbox.var("CAIRN_TEST_PG_PORT"),
-            sandbox.var("CAIRN_TEST_PG_USER"),
-            databases[0],
-            databases[1]
-        ),
-        "",
-    );
+    sandbox.write_config(&pg_store(&sandbox, &[&databases[0], &databases[1]], ""), "");
     let out = backup_and_verify(
         &sandbox,
         &format!(
@@ -704,15 +699,7 @@ fn verify_of_mariadb_and_directory_use_scratch_targets() {
              insert into {database}.t values (1), (2), (3);"
         ),
     );
-    sandbox.write_config(
-        &format!(
-            "kind = \"mariadb\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{database}\"]",
-            sandbox.var("CAIRN_TEST_MARIADB_HOST"),
-            sandbox.var("CAIRN_TEST_MARIADB_PORT"),
-            sandbox.var("CAIRN_TEST_MARIADB_USER"),
-        ),
-        "",
-    );
+    sandbox.write_config(&mariadb_store(&sandbox, &database), "");
     let out = backup_and_verify(
         &sandbox,
         "[[jobs.check.checks]]\nquery = \"select count(*) from t\"\nmin = 3\n",
@@ -828,15 +815,7 @@ fn postgres_plain_dump_restores_into_the_database_named_by_to() {
         "postgres",
         &format!("drop database if exists {copy}"),
     ));
-    sandbox.write_config(
-        &format!(
-            "kind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{source}\"]\nformat = \"plain\"",
-            sandbox.var("CAIRN_TEST_PG_HOST"),
-            sandbox.var("CAIRN_TEST_PG_PORT"),
-            sandbox.var("CAIRN_TEST_PG_USER"),
-        ),
-        "",
-    );
+    sandbox.write_config(&pg_store(&sandbox, &[&source], "format = \"plain\""), "");
     sandbox.run_job(&[]);
     let dsn = format!(
         "postgresql://{}@{}:{}/{copy}",
