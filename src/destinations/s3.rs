@@ -27,6 +27,7 @@ use super::{
     MANIFEST,
 };
 use crate::config::raw;
+use crate::pipeline::recycle::Recycler;
 
 /// The size of the first parts, and the largest object sent with PutObject.
 const FIRST_PART_SIZE: u64 = 8 << 20;
@@ -549,12 +550,24 @@ impl S3Artifact {
 /// Cuts a stream into parts that follow `part_size`. A part is handed out
 /// only once it is full and more data follow, so the last part is never
 /// empty and a stream of at most `FIRST_PART_SIZE` bytes stays one part.
-#[derive(Default)]
 struct Parts {
-    /// The part being filled; allocated when its first byte arrives.
+    /// The part being filled; taken from `buffers` when its first byte
+    /// arrives.
     current: BytesMut,
     /// Parts handed out so far.
     handed_out: u32,
+    /// The buffers of uploaded parts come back for the next ones.
+    buffers: Recycler,
+}
+
+impl Default for Parts {
+    fn default() -> Self {
+        Self {
+            current: BytesMut::new(),
+            handed_out: 0,
+            buffers: Recycler::new(PARTS_IN_FLIGHT + 1),
+        }
+    }
 }
 
 impl Parts {
@@ -568,11 +581,11 @@ impl Parts {
         let size = self.current_size();
         if self.current.len() == size && !bytes.is_empty() {
             self.handed_out += 1;
-            let full = std::mem::take(&mut self.current).freeze();
+            let full = self.buffers.hand_out(std::mem::take(&mut self.current));
             return Some((self.handed_out, full));
         }
         if self.current.capacity() == 0 {
-            self.current = BytesMut::with_capacity(size);
+            self.current = self.buffers.take(size);
         }
         let take = bytes.len().min(size - self.current.len());
         self.current.extend_from_slice(&bytes.split_to(take));

@@ -17,10 +17,17 @@ use crate::config::model::Compression;
 use crate::config::raw::CompressionAlgorithm;
 use crate::destinations::Message;
 
+pub mod recycle;
+
+use recycle::Recycler;
+
 /// Bytes per chunk sent to destinations.
 pub const CHUNK_SIZE: usize = 1 << 20;
 /// Chunks a destination may lag behind before the dump waits for it.
 pub const CHANNEL_CAPACITY: usize = 2;
+/// Chunks in flight that the fanout follows for reuse: those queued for a
+/// destination plus the one each destination is working on.
+const CHUNKS_FOLLOWED: usize = CHANNEL_CAPACITY + 2;
 /// Input each zstd worker compresses at a time. zstd's default for level 3
 /// is 8 MiB, and it keeps several jobs' input and output per worker; 2 MiB
 /// keeps compression memory to a few MiB with little loss of ratio.
@@ -44,7 +51,11 @@ pub fn stored_name(stream: &str, compression: &Compression, encrypted: bool) -> 
 /// destination that is still listening.
 pub struct Fanout {
     senders: Vec<Option<mpsc::Sender<Message>>>,
+    /// The chunk being filled; taken from `chunks` when its first byte
+    /// arrives, so that a destination has as long as possible to let go
+    /// of an older one.
     buffer: BytesMut,
+    chunks: Recycler,
     hasher: Sha256,
     stored: u64,
 }
@@ -53,7 +64,8 @@ impl Fanout {
     pub fn new(senders: Vec<mpsc::Sender<Message>>) -> Self {
         Self {
             senders: senders.into_iter().map(Some).collect(),
-            buffer: BytesMut::with_capacity(CHUNK_SIZE),
+            buffer: BytesMut::new(),
+            chunks: Recycler::new(CHUNKS_FOLLOWED),
             hasher: Sha256::new(),
             stored: 0,
         }
@@ -63,8 +75,7 @@ impl Fanout {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let chunk = self.buffer.split().freeze();
-        self.buffer.reserve(CHUNK_SIZE);
+        let chunk = self.chunks.hand_out(std::mem::take(&mut self.buffer));
         for slot in &mut self.senders {
             if let Some(sender) = slot {
                 if sender.blocking_send(Message::Chunk(chunk.clone())).is_err() {
@@ -94,12 +105,23 @@ impl Fanout {
 }
 
 impl Write for Fanout {
+    /// Cuts the stored bytes into chunks of exactly `CHUNK_SIZE` (the last
+    /// one shorter), so a chunk never outgrows its buffer.
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.hasher.update(data);
-        self.buffer.extend_from_slice(data);
         self.stored += data.len() as u64;
-        if self.buffer.len() >= CHUNK_SIZE {
-            self.send_buffer()?;
+        let mut rest = data;
+        while !rest.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer = self.chunks.take(CHUNK_SIZE);
+            }
+            let room = CHUNK_SIZE - self.buffer.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.buffer.extend_from_slice(now);
+            rest = later;
+            if self.buffer.len() == CHUNK_SIZE {
+                self.send_buffer()?;
+            }
         }
         Ok(data.len())
     }
@@ -374,6 +396,31 @@ mod tests {
         let mut compressed = Vec::new();
         reader.read_to_end(&mut compressed).unwrap();
         assert_eq!(zstd::decode_all(&compressed[..]).unwrap(), data);
+    }
+
+    #[test]
+    fn chunks_are_exactly_chunk_size_but_the_last() {
+        let (sender, mut receiver) = mpsc::channel(64);
+        let mut fanout = Fanout::new(vec![sender]);
+        // Writes of an odd size, as compressors make them.
+        let data: Vec<u8> = (0..(3 * CHUNK_SIZE + 12_345))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        for piece in data.chunks(131_591) {
+            fanout.write_all(piece).unwrap();
+        }
+        let (stored, _) = fanout.finish().unwrap();
+        assert_eq!(stored, data.len() as u64);
+        let mut sizes = Vec::new();
+        let mut received = Vec::new();
+        while let Ok(message) = receiver.try_recv() {
+            if let Message::Chunk(bytes) = message {
+                sizes.push(bytes.len());
+                received.extend_from_slice(&bytes);
+            }
+        }
+        assert_eq!(sizes, [CHUNK_SIZE, CHUNK_SIZE, CHUNK_SIZE, 12_345]);
+        assert_eq!(received, data);
     }
 
     #[test]

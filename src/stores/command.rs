@@ -96,6 +96,7 @@ impl ToolCommand {
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let stderr_reader = std::thread::spawn(move || tail_of(&mut stderr));
         let mut stdout = child.stdout.take().expect("stdout is piped");
+        widen_pipe(&stdout);
         let mut buffer = vec![0u8; 256 * 1024];
         let copied: std::io::Result<()> = (|| loop {
             let n = stdout.read(&mut buffer)?;
@@ -288,4 +289,15 @@ fn tail_of(stream: &mut dyn Read) -> Vec<u8> {
         tail.drain(..tail.len() - STDERR_LIMIT);
     }
     tail
+}
+
+/// Asks for a 1 MiB pipe instead of Linux's 64 KiB, so the dump tool can run
+/// ahead while cairn compresses and they switch less often. Best effort: an
+/// unprivileged process may be held to `/proc/sys/fs/pipe-max-size`.
+fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: F_SETPIPE_SZ only resizes the pipe behind a descriptor we own.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
 }

@@ -618,8 +618,10 @@ fn directory_artifact_keeps_contents_modes_mtimes_and_leaves_out_excludes() {
         b"kept: `cache` excludes the directory only\n",
         0o644,
     );
-    // Larger than one S3 part (8 MiB) and incompressible: a multipart upload.
-    write("data/nested/deep/blob.bin", &pseudo_random(20 << 20), 0o600);
+    // Incompressible and larger than four S3 parts of 8 MiB: a multipart
+    // upload in which later parts (and chunks) reuse the buffers of earlier
+    // ones, so both copies must still come back byte for byte.
+    write("data/nested/deep/blob.bin", &pseudo_random(36 << 20), 0o600);
     std::fs::create_dir_all(source.join("empty")).unwrap();
     std::fs::set_permissions(source.join("empty"), std::fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::symlink("README.txt", source.join("link")).unwrap();
