@@ -97,6 +97,11 @@ pub async fn run(
     Ok(record)
 }
 
+/// How long a run keeps trying to remove what a failed copy left at a
+/// destination that does not answer (S3 gone mid-upload). After that, `plan`
+/// shows the leftovers for cleanup and the job's next run removes them.
+const CLEANUP_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Progress output: a live line on a terminal, plain log lines otherwise.
 #[derive(Clone)]
 struct Log {
@@ -129,6 +134,11 @@ struct Run<'a> {
     id: String,
     cancel: Cancel,
     slots: BTreeMap<String, Slot>,
+    /// The writers of failed copies, whose leftovers go once the good copies
+    /// are committed.
+    leftovers: Vec<(String, Box<dyn ArtifactWriter>)>,
+    /// Per destination, why its leftovers could not be removed.
+    stranded: BTreeMap<String, String>,
     streams: Vec<StreamRecord>,
     /// The store's source and tool versions, for the manifest.
     source: String,
@@ -157,6 +167,8 @@ impl<'a> Run<'a> {
             log,
             cancel: Cancel::default(),
             slots: BTreeMap::new(),
+            leftovers: Vec::new(),
+            stranded: BTreeMap::new(),
             streams: Vec::new(),
             source: String::new(),
             tools: BTreeMap::new(),
@@ -193,13 +205,11 @@ impl<'a> Run<'a> {
             self.tools = self.dumper_tools();
             self.commit().await;
         } else {
-            for slot in self.slots.values_mut() {
-                if let Slot::Live(writer) = slot {
-                    writer.abort().await;
-                    *slot = Slot::Failed("aborted: the run failed".to_owned());
-                }
+            for name in self.live() {
+                self.drop_copy(name, "aborted: the run failed".to_owned());
             }
         }
+        self.remove_leftovers().await;
         self.finished_at = Some(self.clock());
         let hooks = if self.succeeded() {
             &self.job.hooks.after
@@ -308,12 +318,7 @@ impl<'a> Run<'a> {
                 pipeline::stored_name(&stream, &self.backup.compression, !recipients.is_empty());
             let mut senders = Vec::new();
             let mut tasks = Vec::new();
-            let live: Vec<String> = self
-                .slots
-                .iter()
-                .filter(|(_, slot)| matches!(slot, Slot::Live(_)))
-                .map(|(name, _)| name.clone())
-                .collect();
+            let live = self.live();
             for name in &live {
                 let Some(Slot::Live(mut writer)) = self.slots.remove(name) else {
                     unreachable!()
@@ -355,14 +360,13 @@ impl<'a> Run<'a> {
                 ticker.abort();
             }
             for task in tasks {
-                let (name, mut writer, written) =
-                    task.await.expect("destination tasks do not panic");
+                let (name, writer, written) = task.await.expect("destination tasks do not panic");
                 match written {
                     Ok(()) => {
                         self.slots.insert(name, Slot::Live(writer));
                     }
                     Err(error) => {
-                        writer.abort().await;
+                        self.leftovers.push((name.clone(), writer));
                         self.slots.insert(name, Slot::Failed(error.to_string()));
                     }
                 }
@@ -455,14 +459,83 @@ impl<'a> Run<'a> {
             streams: self.streams.clone(),
         };
         let json = manifest.to_json();
-        for slot in self.slots.values_mut() {
+        let mut failed = Vec::new();
+        for (name, slot) in &mut self.slots {
             if let Slot::Live(writer) = slot {
                 if let Err(error) = writer.commit(&json).await {
-                    writer.abort().await;
-                    *slot = Slot::Failed(format!("writing the manifest failed: {error}"));
+                    failed.push((
+                        name.clone(),
+                        format!("writing the manifest failed: {error}"),
+                    ));
                 }
             }
         }
+        for (name, error) in failed {
+            self.drop_copy(name, error);
+        }
+    }
+
+    /// The destinations whose copy is still going.
+    fn live(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|(_, slot)| matches!(slot, Slot::Live(_)))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Gives up the copy at destination `name`: it failed with `error`, and
+    /// what it wrote goes in `remove_leftovers`.
+    fn drop_copy(&mut self, name: String, error: String) {
+        if let Some(Slot::Live(writer)) = self.slots.insert(name.clone(), Slot::Failed(error)) {
+            self.leftovers.push((name, writer));
+        }
+    }
+
+    /// Removes what the failed copies wrote, all destinations at once. A
+    /// destination that does not answer is tried again, with growing pauses,
+    /// for up to `CLEANUP_PATIENCE` (SIGINT or SIGTERM ends the waiting);
+    /// what is still there after that is noted on its record.
+    async fn remove_leftovers(&mut self) {
+        if self.leftovers.is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + CLEANUP_PATIENCE;
+        let stop = Cancel::default();
+        let watcher = stop.watch(&tokio::runtime::Handle::current(), None);
+        let mut removals = tokio::task::JoinSet::new();
+        for (name, mut writer) in std::mem::take(&mut self.leftovers) {
+            let stop = stop.clone();
+            removals.spawn(async move {
+                let mut pause = Duration::from_millis(500);
+                loop {
+                    match writer.abort().await {
+                        Ok(()) => return (name, None),
+                        Err(error)
+                            if stop.is_cancelled()
+                                || tokio::time::Instant::now() + pause > deadline =>
+                        {
+                            return (name, Some(error))
+                        }
+                        Err(_) => {
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+            });
+        }
+        while let Some(removal) = removals.join_next().await {
+            let (name, error) = removal.expect("removals do not panic");
+            if let Some(error) = error {
+                self.log.line(&format!(
+                    "job {}: destination {name}: cannot remove the failed copy yet: {error}",
+                    self.job.name
+                ));
+                self.stranded.insert(name, error.to_string());
+            }
+        }
+        watcher.abort();
     }
 
     fn succeeded(&self) -> bool {
@@ -483,15 +556,24 @@ impl<'a> Run<'a> {
                         outcome: Outcome::Success,
                         error: None,
                     },
-                    Slot::Failed(error) => DestinationRecord {
-                        outcome: Outcome::Failed,
-                        error: Some(match &self.error {
+                    Slot::Failed(error) => {
+                        let mut error = match &self.error {
                             Some(run_error) if error.starts_with("aborted") => {
                                 format!("aborted: {run_error}")
                             }
                             _ => error.clone(),
-                        }),
-                    },
+                        };
+                        if let Some(why) = self.stranded.get(name) {
+                            error.push_str(&format!(
+                                "; what this run wrote there could not be removed ({why}): \
+                                 `cairn plan` shows it for cleanup, and the job's next run removes it"
+                            ));
+                        }
+                        DestinationRecord {
+                            outcome: Outcome::Failed,
+                            error: Some(error),
+                        }
+                    }
                 };
                 (name.clone(), record)
             })

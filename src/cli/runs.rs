@@ -48,6 +48,11 @@ pub(super) fn run_job(
             "Run {} of job `{job}` failed; earlier backups are untouched and no incomplete artifact counts as a backup.",
             record.id
         );
+        // What earlier failed runs left still goes; pruning waits for a
+        // good run. A cleanup that fails here is only a warning.
+        if let Err(error) = tidy_after_run(&config, digest, &host, &runtime, job, false, false) {
+            eprintln!("warning: job `{job}`: cleanup after the run: {error:?}");
+        }
         return Ok(ExitStatus::Failure);
     }
     output::print(&format!(
@@ -55,17 +60,20 @@ pub(super) fn run_job(
         record.id,
         record.stored_summary()
     ))?;
-    prune_after_run(&config, digest, &host, &runtime, job, force_prune)
+    tidy_after_run(&config, digest, &host, &runtime, job, true, force_prune)
 }
 
-/// After a successful run, prunes that job's artifacts outside retention,
-/// with the same planner and executor as `apply`.
-fn prune_after_run(
+/// After a run, with the same planner and executor as `apply`: cleans up
+/// what failed runs of the job left at its destinations (data without a
+/// manifest, unfinished uploads) and, after a good run, prunes the artifacts
+/// outside retention.
+fn tidy_after_run(
     config: &Config,
     digest: String,
     host: &Host,
     runtime: &tokio::runtime::Runtime,
     job: &str,
+    prune: bool,
     force_prune: bool,
 ) -> miette::Result<ExitStatus> {
     let targets = [format!("job.{job}")];
@@ -76,7 +84,11 @@ fn prune_after_run(
         force_prune,
     };
     let mut plan = runtime.block_on(plan::plan(config, digest, host, &options))?;
-    plan.actions.retain(|a| a.action == plan::ActionKind::Prune);
+    plan.actions.retain(|a| match a.action {
+        plan::ActionKind::Cleanup => true,
+        plan::ActionKind::Prune => prune,
+        _ => false,
+    });
     if plan.actions.is_empty() {
         return Ok(ExitStatus::Success);
     }
@@ -86,7 +98,11 @@ fn prune_after_run(
     };
     let outcome = runtime.block_on(crate::apply::apply(&plan, config, host, &apply_options))?;
     for action in &plan.actions {
-        eprintln!("cairn: pruned {} ({})", action.address, action.reason);
+        let done = match action.action {
+            plan::ActionKind::Prune => "pruned",
+            _ => "cleaned up",
+        };
+        eprintln!("cairn: {done} {} ({})", action.address, action.reason);
     }
     for error in &outcome.errors {
         eprintln!("error: {error}");

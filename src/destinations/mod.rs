@@ -159,8 +159,9 @@ pub trait ArtifactWriter: Send {
     /// Writes the manifest, last: from here on the artifact is a backup.
     async fn commit(&mut self, manifest: &[u8]) -> Result<(), DestinationError>;
 
-    /// Removes everything this writer wrote for the artifact.
-    async fn abort(&mut self);
+    /// Removes everything this writer wrote for the artifact. On error what
+    /// could not be removed stays recorded, so calling it again retries.
+    async fn abort(&mut self) -> Result<(), DestinationError>;
 }
 
 /// Opens the destination `name` of the configuration.

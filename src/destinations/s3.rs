@@ -154,15 +154,16 @@ impl Bucket {
         DestinationError::S3(format!("cannot {action} s3://{}/{key}: {why}", self.bucket))
     }
 
-    /// Best effort: deleting a key that does not exist succeeds.
-    async fn delete_object(&self, key: &str) {
-        let _ = self
-            .client
+    /// Deleting a key that does not exist succeeds.
+    async fn delete_object(&self, key: &str) -> Result<(), DestinationError> {
+        self.client
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
-            .await;
+            .await
+            .map_err(|e| self.error("delete", key, e))?;
+        Ok(())
     }
 
     async fn put_object(
@@ -259,17 +260,25 @@ impl Bucket {
         Ok(part.build())
     }
 
-    /// Best effort: an abort that fails leaves an incomplete upload that
-    /// `plan` shows for cleanup.
-    async fn abort_multipart_upload(&self, key: &str, upload_id: &str) {
-        let _ = self
+    /// An upload S3 no longer knows (`NoSuchUpload`) counts as aborted.
+    async fn abort_multipart_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), DestinationError> {
+        match self
             .client
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
             .send()
-            .await;
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
+            Err(e) => Err(self.error("abort the multipart upload of", key, e)),
+        }
     }
 }
 
@@ -431,14 +440,14 @@ impl ArtifactWriter for S3Artifact {
         // other destinations do not wait for this one's retries.
         drop(chunks);
         if result.is_err() {
-            // The upload stays in `open_uploads`: should this abort fail,
-            // `abort` tries again.
+            // A first try; what fails stays recorded (the upload in
+            // `open_uploads`, the key in `keys`) and `abort` tries again.
             if let Some(multipart) = multipart.as_mut() {
                 multipart.cancel().await;
             }
             // A PutObject or CompleteMultipartUpload may have succeeded even
             // though its answer was lost.
-            self.bucket.delete_object(&key).await;
+            let _ = self.bucket.delete_object(&key).await;
         }
         result
     }
@@ -457,15 +466,21 @@ impl ArtifactWriter for S3Artifact {
             .await
     }
 
-    async fn abort(&mut self) {
+    async fn abort(&mut self) -> Result<(), DestinationError> {
         let bucket = Arc::clone(&self.bucket);
+        let mut first_error = None;
+        let mut still_open = Vec::new();
         for (key, upload_id) in std::mem::take(&mut self.open_uploads) {
-            bucket.abort_multipart_upload(&key, &upload_id).await;
+            if let Err(error) = bucket.abort_multipart_upload(&key, &upload_id).await {
+                first_error.get_or_insert(error);
+                still_open.push((key, upload_id));
+            }
         }
+        self.open_uploads = still_open;
         // Also uploads whose ID never reached this writer (a lost answer, a
         // cancelled request): the artifact's prefix belongs to this run alone.
         let prefix = artifact_prefix(&bucket.prefix, &self.job, &self.id);
-        if let Ok(listing) = bucket
+        match bucket
             .client
             .list_multipart_uploads()
             .bucket(&bucket.bucket)
@@ -473,16 +488,30 @@ impl ArtifactWriter for S3Artifact {
             .send()
             .await
         {
-            for upload in listing.uploads() {
-                if let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) {
-                    bucket.abort_multipart_upload(key, upload_id).await;
+            Ok(listing) => {
+                for upload in listing.uploads() {
+                    if let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) {
+                        if let Err(error) = bucket.abort_multipart_upload(key, upload_id).await {
+                            first_error.get_or_insert(error);
+                        }
+                    }
                 }
+            }
+            Err(error) => {
+                first_error.get_or_insert(bucket.error("list the uploads under", &prefix, error));
             }
         }
         // Newest first, so the manifest goes before the data it describes.
-        for key in std::mem::take(&mut self.keys).iter().rev() {
-            bucket.delete_object(key).await;
+        let mut kept = Vec::new();
+        for key in std::mem::take(&mut self.keys).into_iter().rev() {
+            if let Err(error) = bucket.delete_object(&key).await {
+                first_error.get_or_insert(error);
+                kept.push(key);
+            }
         }
+        kept.reverse();
+        self.keys = kept;
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -681,7 +710,8 @@ impl Multipart {
         while let Some(task) = self.uploading.pop_front() {
             let _ = task.await;
         }
-        self.bucket
+        let _ = self
+            .bucket
             .abort_multipart_upload(&self.key, &self.upload_id)
             .await;
     }

@@ -902,11 +902,9 @@ fn a_dump_that_dies_midway_leaves_nothing_anywhere() {
     assert_outcomes(&record, "failed", "failed");
 }
 
-#[test]
-fn s3_going_away_mid_upload_fails_only_that_destination() {
-    let garage = PrivateGarage::start();
-    let fixture = Fixture::with_s3("s3_dies", 96_000, garage.s3());
-    let earlier = fixture.good_run();
+/// Kills the fixture's Garage once the run has sent a few parts; returns
+/// the run, still going.
+fn kill_garage_mid_upload(fixture: &Fixture, garage: &PrivateGarage) -> Background {
     // About 20 MB/s, so the 99 MB dump takes 5 s.
     fixture.set_mode("throttle 0.05");
     let running = fixture.spawn(FAULT_NOW);
@@ -914,12 +912,15 @@ fn s3_going_away_mid_upload_fails_only_that_destination() {
         fixture.partial_size() > 24 * MIB
     });
     garage.kill();
-    let failed = running.wait(Duration::from_secs(300));
-    garage.start_again();
+    running
+}
 
+/// What a run whose S3 copy failed mid-upload must have done at `local`
+/// and said.
+fn assert_only_s3_failed(fixture: &Fixture, earlier: &Earlier, failed: &Run) {
     assert_eq!(failed.code, 1, "{}", failed.stderr);
     assert_stderr(
-        &failed,
+        failed,
         &["error: job `app_db`: destination `offsite`: cannot upload part "],
     );
     assert!(
@@ -928,48 +929,89 @@ fn s3_going_away_mid_upload_fails_only_that_destination() {
         failed.stderr
     );
     fixture.assert_complete_local(FAULT_ID);
-    fixture.assert_earlier_intact(&earlier);
-    let artifact = format!("{}/app_db/{FAULT_ID}/", fixture.prefix);
-    let objects = fixture.s3.keys(&artifact);
-    assert!(objects.is_empty(), "the failed S3 copy left {objects:?}");
+    fixture.assert_earlier_intact(earlier);
     let record = fixture.record(FAULT_ID);
     assert_failed(&record, "Connection refused");
     assert_outcomes(&record, "success", "failed");
-    // SPEC §5: no multipart upload is left open. The server was gone when
-    // cairn tried to abort the upload, so the upload may still be open: the
-    // run is in the history, so the next plan cleans it up at once, without
-    // waiting for the grace period of interrupted runs.
+}
+
+#[test]
+fn s3_going_away_mid_upload_fails_only_that_destination() {
+    let garage = PrivateGarage::start();
+    let fixture = Fixture::with_s3("s3_dies", 96_000, garage.s3());
+    let earlier = fixture.good_run();
+    let running = kill_garage_mid_upload(&fixture, &garage);
+    // Garage comes back while the run, its local copy committed, is still
+    // trying to remove the upload it left.
+    let manifest = fixture
+        .local()
+        .join("app_db")
+        .join(FAULT_ID)
+        .join("manifest.json");
+    wait_for("the local copy", Duration::from_secs(60), || {
+        manifest.exists()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    garage.start_again();
+    let failed = running.wait(Duration::from_secs(120));
+
+    assert_only_s3_failed(&fixture, &earlier, &failed);
+    // SPEC §5: no manifest, no object and no multipart upload left open, as
+    // soon as the run has ended, with no plan or apply in between.
+    fixture.assert_nothing_s3(FAULT_ID);
+    // The run's own retries did it, not the cleanup after the run.
+    for not_said in ["could not be removed", "cairn: cleaned up"] {
+        assert!(!failed.stderr.contains(not_said), "{}", failed.stderr);
+    }
+}
+
+#[test]
+fn an_upload_left_open_while_s3_stays_away_goes_with_the_next_run() {
+    let garage = PrivateGarage::start();
+    let fixture = Fixture::with_s3("s3_stays_away", 96_000, garage.s3());
+    let earlier = fixture.good_run();
+    let running = kill_garage_mid_upload(&fixture, &garage);
+    // Garage stays away for longer than the run keeps trying.
+    let failed = running.wait(Duration::from_secs(300));
+    garage.start_again();
+
+    assert_only_s3_failed(&fixture, &earlier, &failed);
+    assert_stderr(
+        &failed,
+        &["could not be removed", "`cairn plan` shows it for cleanup"],
+    );
+    let artifact = format!("{}/app_db/{FAULT_ID}/", fixture.prefix);
+    assert!(
+        !fixture.s3.uploads(&artifact).is_empty(),
+        "the upload can only be open: nobody could abort it"
+    );
+    // The plan shows it at once: the run that left it is in the history.
     let address = format!("artifact.offsite.app_db.{FAULT_ID}");
     let plan = run(fixture
         .cairn()
-        .env("CAIRN_NOW", FAULT_NOW)
+        .env("CAIRN_NOW", LATER_NOW)
         .args(["plan", "--json"]));
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    let cleanups: Vec<&serde_json::Value> = plan["actions"]
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let cleanup = plan["actions"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|a| a["action"] == "cleanup" && a["address"] == address.as_str())
-        .collect();
-    if !cleanups.is_empty() {
-        assert!(
-            cleanups[0]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("left by run"),
-            "{}",
-            cleanups[0]
-        );
-        let apply = run(fixture.cairn().env("CAIRN_NOW", FAULT_NOW).args([
-            "apply",
-            "--auto-approve",
-            "--target",
-            &address,
-        ]));
-        assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
-    }
+        .find(|a| a["action"] == "cleanup" && a["address"] == address.as_str())
+        .unwrap_or_else(|| panic!("no cleanup of {address} in {plan:#}"));
+    assert!(
+        cleanup["reason"].as_str().unwrap().contains("left by run"),
+        "{cleanup}"
+    );
+    // The job's next run removes it, and backs up as usual.
+    fixture.set_mode("pass");
+    let next = fixture.run(LATER_NOW);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert_stderr(&next, &[&format!("cairn: cleaned up {address} (")]);
     fixture.assert_nothing_s3(FAULT_ID);
+    fixture.assert_complete_local(LATER_ID);
+    fixture.assert_complete_s3(LATER_ID);
+    fixture.assert_earlier_intact(&earlier);
 }
 
 #[test]
