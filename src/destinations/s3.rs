@@ -280,6 +280,30 @@ impl Bucket {
             Err(e) => Err(self.error("abort the multipart upload of", key, e)),
         }
     }
+
+    /// Aborts every multipart upload under `prefix` (an artifact's folder,
+    /// which belongs to one run), also those whose ID never reached the
+    /// writer (a lost answer, a cancelled request). Tries them all and
+    /// returns the first error.
+    async fn abort_uploads_under(&self, prefix: &str) -> Result<(), DestinationError> {
+        let listing = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| self.error("list the multipart uploads under", prefix, e))?;
+        let mut first_error = None;
+        for upload in listing.uploads() {
+            if let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) {
+                if let Err(error) = self.abort_multipart_upload(key, upload_id).await {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
 }
 
 /// An S3 or S3-compatible bucket (Garage, MinIO...).
@@ -353,7 +377,7 @@ impl Destination for S3Destination {
 
     async fn abort_upload(&self, upload: &OpenUpload) -> Result<(), DestinationError> {
         self.bucket
-            .abort_upload(&upload.key, &upload.upload_id)
+            .abort_multipart_upload(&upload.key, &upload.upload_id)
             .await
     }
 
@@ -477,29 +501,9 @@ impl ArtifactWriter for S3Artifact {
             }
         }
         self.open_uploads = still_open;
-        // Also uploads whose ID never reached this writer (a lost answer, a
-        // cancelled request): the artifact's prefix belongs to this run alone.
         let prefix = artifact_prefix(&bucket.prefix, &self.job, &self.id);
-        match bucket
-            .client
-            .list_multipart_uploads()
-            .bucket(&bucket.bucket)
-            .prefix(&prefix)
-            .send()
-            .await
-        {
-            Ok(listing) => {
-                for upload in listing.uploads() {
-                    if let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) {
-                        if let Err(error) = bucket.abort_multipart_upload(key, upload_id).await {
-                            first_error.get_or_insert(error);
-                        }
-                    }
-                }
-            }
-            Err(error) => {
-                first_error.get_or_insert(bucket.error("list the uploads under", &prefix, error));
-            }
+        if let Err(error) = bucket.abort_uploads_under(&prefix).await {
+            first_error.get_or_insert(error);
         }
         // Newest first, so the manifest goes before the data it describes.
         let mut kept = Vec::new();

@@ -191,44 +191,9 @@ impl Bucket {
                 // Not cairn's: never touched.
                 continue;
             }
-            self.client
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| self.error("delete", &key, e))?;
+            self.delete_object(&key).await?;
         }
-        let prefix = artifact_prefix(&self.prefix, &artifact.job, &artifact.id);
-        let uploads = self
-            .client
-            .list_multipart_uploads()
-            .bucket(&self.bucket)
-            .prefix(&prefix)
-            .send()
+        self.abort_uploads_under(&artifact_prefix(&self.prefix, &artifact.job, &artifact.id))
             .await
-            .map_err(|e| self.error("list multipart uploads under", &prefix, e))?;
-        for upload in uploads.uploads() {
-            if let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) {
-                self.abort_upload(key, upload_id).await?;
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) async fn abort_upload(
-        &self,
-        key: &str,
-        upload_id: &str,
-    ) -> Result<(), DestinationError> {
-        self.client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| self.error("abort the multipart upload of", key, e))
     }
 }
