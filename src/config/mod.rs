@@ -9,6 +9,7 @@ pub mod interpolate;
 pub mod model;
 pub mod name;
 pub mod raw;
+mod redact;
 pub mod source;
 mod suggest;
 pub mod tree;
@@ -24,7 +25,7 @@ use source::{Location, Source, SourceId};
 use tree::{Node, Path};
 
 pub use model::Config;
-pub use validate::redact_url;
+pub use redact::redact_url;
 
 /// What loading needs from the world, passed in so that loading is testable.
 pub struct LoadOptions<'a> {
