@@ -1,0 +1,63 @@
+//! `[settings]`: host-wide options, and how schedules are installed.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Host-wide settings.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// How schedules are installed: systemd timers, one cron.d file, or not at all.
+    pub scheduler: Scheduler,
+    /// Where systemd units are written.
+    pub units_dir: PathBuf,
+    /// The cron.d file written when `scheduler = "cron"`.
+    pub cron_file: PathBuf,
+    /// The cairn binary that units and cron entries call.
+    pub binary: PathBuf,
+    /// The user jobs run as.
+    pub run_as: String,
+    /// Where cairn keeps locks and run history.
+    pub state_dir: PathBuf,
+    /// IANA time zone for schedules and retention periods, e.g. "Europe/Berlin".
+    pub timezone: String,
+    /// How many independent jobs `apply` runs at once.
+    pub parallelism: u32,
+    /// An environment file (KEY=value lines) that units load with
+    /// `EnvironmentFile=-`, so that `${VAR}`s, PGPASSWORD and AWS keys that
+    /// exist at apply time also exist when a timer fires.
+    pub environment_file: Option<PathBuf>,
+    /// The age identity file used to decrypt artifacts for restore and verify.
+    pub age_identity_file: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            scheduler: Scheduler::Systemd,
+            units_dir: "/etc/systemd/system".into(),
+            cron_file: "/etc/cron.d/cairn".into(),
+            binary: "/usr/local/bin/cairn".into(),
+            run_as: "root".into(),
+            state_dir: "/var/lib/cairn".into(),
+            timezone: "UTC".into(),
+            parallelism: 2,
+            environment_file: None,
+            age_identity_file: None,
+        }
+    }
+}
+
+/// How cairn installs schedules on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    /// One `cairn-JOB.service` and `cairn-JOB.timer` per job.
+    Systemd,
+    /// One cron.d file with a line per job.
+    Cron,
+    /// Install nothing; something else calls `cairn run JOB`.
+    None,
+}

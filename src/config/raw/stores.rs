@@ -1,0 +1,182 @@
+//! `[stores.NAME]`: the data sources, one type per store kind.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A data source to back up. `kind` selects the type and its options.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Store {
+    /// PostgreSQL: `pg_dump` per database, optionally `pg_dumpall --globals-only`.
+    Postgres(PostgresStore),
+    /// Redis: an RDB snapshot over the replication protocol or via BGSAVE.
+    Redis(RedisStore),
+    /// MariaDB or MySQL: `mariadb-dump --single-transaction` per database.
+    Mariadb(MariadbStore),
+    /// SQLite: a consistent copy through the online backup API.
+    Sqlite(SqliteStore),
+    /// A directory tree, as a tar stream.
+    Directory(DirectoryStore),
+    /// Cassandra snapshots (not supported by `cairn run` yet).
+    Cassandra(CassandraStore),
+    /// Kafka topics (not supported by `cairn run` yet).
+    Kafka(KafkaStore),
+}
+
+/// The store kinds, as written in `kind`.
+pub const STORE_KINDS: [&str; 7] = [
+    "postgres",
+    "redis",
+    "mariadb",
+    "sqlite",
+    "directory",
+    "cassandra",
+    "kafka",
+];
+
+impl Store {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Postgres(_) => "postgres",
+            Store::Redis(_) => "redis",
+            Store::Mariadb(_) => "mariadb",
+            Store::Sqlite(_) => "sqlite",
+            Store::Directory(_) => "directory",
+            Store::Cassandra(_) => "cassandra",
+            Store::Kafka(_) => "kafka",
+        }
+    }
+}
+
+/// A PostgreSQL server.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresStore {
+    /// A libpq connection string or URI, e.g. "postgresql://backup@db.internal:5432/postgres".
+    /// Use `${VAR}` for a password, or leave it out and use PGPASSWORD or a .pgpass file.
+    pub dsn: Option<String>,
+    /// Server host name or socket directory (instead of `dsn`).
+    pub host: Option<String>,
+    /// Server port (instead of `dsn`).
+    pub port: Option<u16>,
+    /// User to connect as (instead of `dsn`).
+    pub user: Option<String>,
+    /// The databases to dump, each into its own stream of the artifact.
+    pub databases: Vec<String>,
+    /// Dump format: `custom` (pg_restore-able, default) or `plain` SQL.
+    #[serde(default)]
+    pub format: PostgresFormat,
+    /// Dump only the schema, no data.
+    #[serde(default)]
+    pub schema_only: bool,
+    /// Also dump roles and tablespaces with `pg_dumpall --globals-only`.
+    #[serde(default)]
+    pub globals: bool,
+    /// A command prefix the dump tools run through, e.g. ["docker", "exec", "-i", "postgres-db"].
+    pub exec: Option<Vec<String>>,
+}
+
+/// pg_dump output formats that can stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PostgresFormat {
+    /// `pg_dump -Fc`, restored with pg_restore.
+    #[default]
+    Custom,
+    /// Plain SQL, restored with psql.
+    Plain,
+    /// `pg_dump -Fd` writes a directory and cannot stream; rejected by validation.
+    #[schemars(skip)]
+    Directory,
+}
+
+/// A Redis server.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedisStore {
+    /// Server URL, e.g. "redis://127.0.0.1:6379" or "rediss://:${REDIS_PASSWORD}@cache:6380".
+    pub url: String,
+    /// How the snapshot is taken.
+    #[serde(default)]
+    pub method: RedisMethod,
+    /// The server's data directory, where BGSAVE writes dump.rdb (`method = "bgsave"` only).
+    pub data_dir: Option<PathBuf>,
+    /// A command prefix `redis-cli` runs through, e.g. ["docker", "exec", "-i", "redis-cache"].
+    pub exec: Option<Vec<String>>,
+}
+
+/// How a Redis snapshot is taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisMethod {
+    /// Stream an RDB over the replication protocol (`redis-cli --rdb -`); works remotely.
+    #[default]
+    Replication,
+    /// BGSAVE, wait for LASTSAVE to change, then copy `data_dir`/dump.rdb; local instances only.
+    Bgsave,
+}
+
+/// A MariaDB or MySQL server.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MariadbStore {
+    /// Server host (or use `socket`).
+    pub host: Option<String>,
+    /// Server port.
+    pub port: Option<u16>,
+    /// User to connect as; the password comes from MYSQL_PWD or an option file.
+    pub user: Option<String>,
+    /// Unix socket of a local server (instead of `host`).
+    pub socket: Option<PathBuf>,
+    /// The databases to dump, each into its own stream of the artifact.
+    pub databases: Vec<String>,
+    /// A command prefix the dump tool runs through, e.g. ["docker", "exec", "-i", "mariadb"].
+    pub exec: Option<Vec<String>>,
+}
+
+/// A SQLite database file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteStore {
+    /// Path of the database file.
+    pub path: PathBuf,
+}
+
+/// A directory tree.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryStore {
+    /// The directory to archive.
+    pub path: PathBuf,
+    /// Glob patterns, relative to `path`, of files and directories to leave out, e.g. ["cache/**", "*.tmp"].
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// A Cassandra node (not supported by `cairn run` yet).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CassandraStore {
+    /// Host that `nodetool` connects to.
+    pub host: Option<String>,
+    /// JMX port that `nodetool` connects to.
+    pub port: Option<u16>,
+    /// The keyspaces to snapshot.
+    pub keyspaces: Vec<String>,
+    /// The node's data directory, where snapshots are written.
+    pub data_dir: Option<PathBuf>,
+    /// A command prefix `nodetool` runs through, e.g. ["docker", "exec", "-i", "cassandra-db"].
+    pub exec: Option<Vec<String>>,
+}
+
+/// A Kafka cluster (not supported by `cairn run` yet).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaStore {
+    /// Bootstrap servers, e.g. ["kafka-1:9092", "kafka-2:9092"].
+    pub bootstrap_servers: Vec<String>,
+    /// The topics to export.
+    pub topics: Vec<String>,
+}
