@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{artifact_prefix, Bucket};
+use super::bucket::Bucket;
+use super::keys::{artifact_prefix, object_key};
 use crate::destinations::{
     id_time, DestinationError, Found, FoundState, Listing, OpenUpload, MANIFEST,
 };
@@ -124,7 +125,7 @@ impl Bucket {
     ) -> Result<Found, DestinationError> {
         let time = id_time(&id).expect("parse_key checked the ID");
         let state = if objects.iter().any(|(name, _)| name == MANIFEST) {
-            let key = super::object_key(&self.prefix, &job, &id, MANIFEST);
+            let key = object_key(&self.prefix, &job, &id, MANIFEST);
             let response = self
                 .client
                 .get_object()
@@ -186,7 +187,7 @@ impl Bucket {
         let mut names: Vec<&String> = artifact.objects.iter().collect();
         names.sort_by_key(|name| name.as_str() != MANIFEST);
         for name in names {
-            let key = super::object_key(&self.prefix, &artifact.job, &artifact.id, name);
+            let key = object_key(&self.prefix, &artifact.job, &artifact.id, name);
             if !self.marked(&key, &artifact.job, &artifact.id).await? {
                 // Not cairn's: never touched.
                 continue;

@@ -1,0 +1,161 @@
+//! An S3 or S3-compatible bucket: `PREFIX/JOB/ID/NAME`. Each data object is
+//! streamed as a multipart upload whose part size grows with the stream (a
+//! single PutObject when it fits in the first part), with bounded buffers;
+//! the manifest is written last. Credentials come only from the standard AWS
+//! chain, never from the configuration.
+//!
+//! This file builds the client and implements [`Destination`]; `bucket`
+//! holds the requests, `keys` the layout and mark, `artifact` the writer,
+//! `parts` and `multipart` the streaming upload, `inventory` listing and
+//! deleting.
+
+mod artifact;
+mod bucket;
+mod inventory;
+mod keys;
+mod multipart;
+mod parts;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::Client;
+
+use super::{ArtifactWriter, Destination, DestinationError, Found, Listing, OpenUpload, Reader};
+use crate::config::raw;
+use artifact::S3Artifact;
+use bucket::{server_side_encryption, storage_class, Bucket};
+use keys::{artifact_prefix, normalize_prefix, object_key};
+
+/// An S3 or S3-compatible bucket (Garage, MinIO...).
+pub struct S3Destination {
+    name: String,
+    bucket: Arc<Bucket>,
+}
+
+impl S3Destination {
+    /// Builds the client: credentials and, unless configured, the region from
+    /// the standard AWS chain. Nothing is sent to S3 yet.
+    pub async fn new(name: &str, config: &raw::S3Destination) -> Result<Self, DestinationError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let shared = loader.load().await;
+        if shared.region().is_none() {
+            return Err(DestinationError::S3(format!(
+                "destination `{name}`: no AWS region: set region in the destination or AWS_REGION"
+            )));
+        }
+        // A server that stops answering fails this destination instead of
+        // stalling the run: no byte for a minute is a failure.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(60))
+            .build();
+        let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.path_style)
+            .timeout_config(timeouts);
+        if let Some(endpoint) = &config.endpoint {
+            s3 = s3.endpoint_url(endpoint);
+        }
+        let part_checksums = match config.checksums {
+            raw::Checksums::WhenSupported => true,
+            raw::Checksums::WhenRequired => {
+                s3 = s3
+                    .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+                    .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+                false
+            }
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            bucket: Arc::new(Bucket {
+                client: Client::from_conf(s3.build()),
+                bucket: config.bucket.clone(),
+                prefix: normalize_prefix(&config.prefix),
+                storage_class: config.storage_class.map(storage_class),
+                sse: config.sse.map(server_side_encryption),
+                part_checksums,
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl Destination for S3Destination {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn list(&self, job: Option<&str>) -> Result<Listing, DestinationError> {
+        self.bucket.list(job).await
+    }
+
+    async fn delete(&self, artifact: &Found) -> Result<(), DestinationError> {
+        self.bucket.delete(artifact).await
+    }
+
+    async fn abort_upload(&self, upload: &OpenUpload) -> Result<(), DestinationError> {
+        self.bucket
+            .abort_multipart_upload(&upload.key, &upload.upload_id)
+            .await
+    }
+
+    async fn read(&self, job: &str, id: &str, name: &str) -> Result<Reader, DestinationError> {
+        let key = object_key(&self.bucket.prefix, job, id, name);
+        let output = self
+            .bucket
+            .client
+            .get_object()
+            .bucket(&self.bucket.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| self.bucket.error("download", &key, e))?;
+        Ok(Box::new(output.body.into_async_read()))
+    }
+
+    async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError> {
+        let bucket = &self.bucket;
+        let prefix = artifact_prefix(&bucket.prefix, job, id);
+        let objects = bucket
+            .client
+            .list_objects_v2()
+            .bucket(&bucket.bucket)
+            .prefix(&prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| bucket.error("list", &prefix, e))?;
+        if !objects.contents().is_empty() || objects.key_count().unwrap_or(0) > 0 {
+            return Ok(true);
+        }
+        let uploads = bucket
+            .client
+            .list_multipart_uploads()
+            .bucket(&bucket.bucket)
+            .prefix(&prefix)
+            .max_uploads(1)
+            .send()
+            .await
+            .map_err(|e| bucket.error("list multipart uploads under", &prefix, e))?;
+        Ok(!uploads.uploads().is_empty())
+    }
+
+    async fn begin(
+        &self,
+        job: &str,
+        id: &str,
+    ) -> Result<Box<dyn ArtifactWriter>, DestinationError> {
+        Ok(Box::new(S3Artifact {
+            bucket: Arc::clone(&self.bucket),
+            job: job.to_owned(),
+            id: id.to_owned(),
+            keys: Vec::new(),
+            open_uploads: Vec::new(),
+        }))
+    }
+}
