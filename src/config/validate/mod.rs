@@ -22,10 +22,11 @@ use std::path::{Path as FsPath, PathBuf};
 use super::diagnostic::Diagnostic;
 use super::model::{Config, Schedule};
 use super::name::Name;
+use super::sections::Sections;
 use super::source::{Location, Sources};
 use super::suggest;
 use super::tree::{Node, Path};
-use super::{LoadOptions, Sections};
+use super::LoadOptions;
 
 /// What every check reports through: the tree (for locations), the
 /// diagnostics so far, and the entries already known to be broken.
