@@ -58,3 +58,16 @@ pub enum Event {
     /// A run or verify succeeded.
     Success,
 }
+
+impl Event {
+    /// The event as written in the file (`on`, `urls`) and as notifications
+    /// name it (CAIRN_EVENT, the webhook payload).
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Failure => "failure",
+            Event::Recovery => "recovery",
+            Event::Stale => "stale",
+            Event::Success => "success",
+        }
+    }
+}

@@ -22,7 +22,7 @@ pub(super) fn check_notify(
                     webhook
                         .urls
                         .iter()
-                        .map(|(event, url)| (format!("urls.{}", event_name(*event)), url)),
+                        .map(|(event, url)| (format!("urls.{}", event.name()), url)),
                 ) {
                     if !(url.starts_with("http://") || url.starts_with("https://")) {
                         let at = key
@@ -59,13 +59,4 @@ pub(super) fn check_notify(
         checked.insert(name, Notifier { channel, events });
     }
     checked
-}
-
-fn event_name(event: Event) -> &'static str {
-    match event {
-        Event::Failure => "failure",
-        Event::Recovery => "recovery",
-        Event::Stale => "stale",
-        Event::Success => "success",
-    }
 }
