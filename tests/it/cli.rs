@@ -1,94 +1,81 @@
 //! Exit codes and the command-line contract.
 
-use crate::common::{cairn, root, run};
+use crate::common::{root, Cairn};
 
 #[test]
 fn usage_errors_exit_1_not_2() {
-    let out = run(cairn(&root()).arg("frobnicate"));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let out = run(cairn(&root()).args(["validate", "--no-such-flag"]));
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    Cairn::new(&root()).arg("frobnicate").status(1).run();
+    Cairn::new(&root())
+        .args(["validate", "--no-such-flag"])
+        .status(1)
+        .run();
 }
 
 #[test]
 fn version_and_help_exit_0() {
-    let out = run(cairn(&root()).arg("--version"));
-    assert_eq!(out.code, 0);
+    let out = Cairn::new(&root()).arg("--version").status(0).run();
     assert_eq!(
         out.stdout.trim(),
         format!("cairn {}", env!("CARGO_PKG_VERSION"))
     );
-    let out = run(cairn(&root()).arg("--help"));
-    assert_eq!(out.code, 0);
-    assert!(out.stdout.contains("validate"));
+    Cairn::new(&root())
+        .arg("--help")
+        .status(0)
+        .stdout_has("validate")
+        .run();
 }
 
 #[test]
 fn completions_are_generated() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = run(cairn(&root()).args(["completions", shell]));
-        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
-        assert!(
-            out.stdout.contains("validate"),
-            "{shell} completions do not know `validate`"
-        );
+        Cairn::new(&root())
+            .args(["completions", shell])
+            .status(0)
+            .stdout_has("validate")
+            .run();
     }
 }
 
 #[test]
 fn config_comes_from_cairn_config() {
-    let out = run(cairn(&root())
+    Cairn::new(&root())
         .env("CAIRN_CONFIG", "examples/quickstart/backup.toml")
-        .arg("validate"));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout
-            .contains("examples/quickstart/backup.toml is valid"),
-        "{}",
-        out.stdout
-    );
+        .arg("validate")
+        .status(0)
+        .stdout_has("examples/quickstart/backup.toml is valid")
+        .run();
 }
 
 #[test]
 fn missing_config_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(cairn(dir.path()).arg("validate"));
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains("cannot read the configuration file backup.toml: no such file"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("--config"), "{}", out.stderr);
+    Cairn::new(dir.path())
+        .arg("validate")
+        .status(1)
+        .stderr_has("cannot read the configuration file backup.toml: no such file")
+        .stderr_has("--config")
+        .run();
 }
 
 #[test]
 fn restore_and_verify_of_an_unknown_job_name_the_jobs() {
     for args in [&["restore", "db"][..], &["verify", "db"]] {
-        let out = run(cairn(&root())
-            .args(["--config", "examples/quickstart/backup.toml"])
-            .args(args));
-        assert_eq!(out.code, 1, "{args:?}");
-        assert!(
-            out.stderr
-                .contains("there is no job `db` in the configuration"),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert!(
-            out.stderr.contains("app_db, files"),
-            "{args:?}: {}",
-            out.stderr
-        );
+        Cairn::new(&root())
+            .config("examples/quickstart/backup.toml")
+            .args(args)
+            .status(1)
+            .stderr_has("there is no job `db` in the configuration")
+            .stderr_has("app_db, files")
+            .run();
     }
 }
 
 #[test]
 fn broken_pipe_is_not_an_error() {
     use std::process::Stdio;
-    let mut child = cairn(&root())
+    let mut child = Cairn::new(&root())
         .arg("schema")
+        .into_command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -4,31 +4,10 @@
 //! is exactly what the retention policy keeps.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::common::{cairn, copy_dir, root, run};
-
-/// Artifact IDs per job at the quickstart's local destination.
-fn artifacts(dir: &Path) -> BTreeSet<(String, String)> {
-    let mut found = BTreeSet::new();
-    let backups = dir.join("backups");
-    for job in std::fs::read_dir(&backups).into_iter().flatten().flatten() {
-        for id in std::fs::read_dir(job.path()).unwrap().flatten() {
-            assert!(
-                id.path().join("manifest.json").exists(),
-                "{} has no manifest",
-                id.path().display()
-            );
-            found.insert((
-                job.file_name().to_string_lossy().into_owned(),
-                id.file_name().to_string_lossy().into_owned(),
-            ));
-        }
-    }
-    found
-}
+use crate::common::{copy_dir, local_artifacts, root, Cairn};
 
 #[test]
 fn four_hundred_days_of_apply_leave_what_the_policy_predicts() {
@@ -41,10 +20,11 @@ fn four_hundred_days_of_apply_leave_what_the_policy_predicts() {
         let now = start + Duration::days(day);
         let now_text = now.to_rfc3339();
         let cairn_at = |args: &[&str]| {
-            run(cairn(dir.path())
+            Cairn::new(dir.path())
                 .env("CAIRN_NOW", &now_text)
                 .args(["--root", "root"])
-                .args(args))
+                .args(args)
+                .run()
         };
 
         let plan = cairn_at(&["plan", "--json"]);
@@ -73,14 +53,14 @@ fn four_hundred_days_of_apply_leave_what_the_policy_predicts() {
             "day {day}"
         );
 
-        let before = artifacts(dir.path());
+        let before = local_artifacts(dir.path());
         let apply = cairn_at(&["apply", "--auto-approve"]);
         assert_eq!(
             apply.code, 0,
             "day {day}: {}\n{}",
             apply.stdout, apply.stderr
         );
-        let after = artifacts(dir.path());
+        let after = local_artifacts(dir.path());
 
         let id = now.format("%Y%m%dT%H%M%SZ").to_string();
         let created: BTreeSet<_> = after.difference(&before).cloned().collect();
@@ -110,7 +90,7 @@ fn four_hundred_days_of_apply_leave_what_the_policy_predicts() {
         .map(|(t, _)| t.format("%Y%m%dT%H%M%SZ").to_string())
         .collect();
     for job in ["app_db", "files"] {
-        let left: BTreeSet<String> = artifacts(dir.path())
+        let left: BTreeSet<String> = local_artifacts(dir.path())
             .into_iter()
             .filter(|(j, _)| j == job)
             .map(|(_, id)| id)
@@ -130,10 +110,11 @@ fn a_failing_job_keeps_its_artifacts_and_does_not_stop_the_others() {
     let start: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 1, 3, 0, 0).unwrap();
     let at = |day: i64| (start + Duration::days(day)).to_rfc3339();
     let cairn_at = |day: i64, args: &[&str]| {
-        run(cairn(dir.path())
+        Cairn::new(dir.path())
             .env("CAIRN_NOW", at(day))
             .args(["--root", "root"])
-            .args(args))
+            .args(args)
+            .run()
     };
     for day in 0..20 {
         assert_eq!(
@@ -142,7 +123,7 @@ fn a_failing_job_keeps_its_artifacts_and_does_not_stop_the_others() {
             "day {day}"
         );
     }
-    let files_before: BTreeSet<_> = artifacts(dir.path())
+    let files_before: BTreeSet<_> = local_artifacts(dir.path())
         .into_iter()
         .filter(|(j, _)| j == "files")
         .collect();
@@ -175,7 +156,7 @@ fn a_failing_job_keeps_its_artifacts_and_does_not_stop_the_others() {
         apply.stdout
     );
     // The other job ran and pruned as usual.
-    let left = artifacts(dir.path());
+    let left = local_artifacts(dir.path());
     assert!(left.contains(&(
         "app_db".to_owned(),
         start
@@ -203,7 +184,7 @@ fn a_failing_job_keeps_its_artifacts_and_does_not_stop_the_others() {
     let apply = cairn_at(21, &["apply", "--auto-approve"]);
     assert_eq!(apply.code, 1);
     assert_eq!(
-        artifacts(dir.path())
+        local_artifacts(dir.path())
             .into_iter()
             .filter(|(j, _)| j == "files")
             .collect::<BTreeSet<_>>(),

@@ -1,34 +1,19 @@
 //! The shipped examples are valid, with and without their environments.
 
-use crate::common::{cairn, root, run};
-
-fn validate(config: &str, env: Option<&str>) {
-    let mut command = cairn(&root());
-    command.args(["--config", config]);
-    if let Some(env) = env {
-        command.args(["--env", env]);
-    }
-    command.arg("validate");
-    let out = run(&mut command);
-    assert_eq!(
-        out.code, 0,
-        "{config} --env {env:?} should be valid:\n{}",
-        out.stderr
-    );
-    assert!(out.stdout.contains("is valid"), "{}", out.stdout);
-    assert!(!out.stderr.contains("error"), "{}", out.stderr);
-}
+use crate::common::{assert_valid, root, Cairn};
 
 #[test]
 fn reference_example_is_valid() {
-    validate("backup.toml.example", None);
-    validate("backup.toml.example", Some("staging"));
+    assert_valid("backup.toml.example", None);
+    assert_valid("backup.toml.example", Some("staging"));
 }
 
 #[test]
 fn quickstart_is_valid_without_warnings() {
-    validate("examples/quickstart/backup.toml", None);
-    let out = run(cairn(&root()).args(["--config", "examples/quickstart/backup.toml", "validate"]));
+    assert_valid("examples/quickstart/backup.toml", None);
+    let out = Cairn::new(&root())
+        .args(["--config", "examples/quickstart/backup.toml", "validate"])
+        .run();
     assert!(
         out.stderr.is_empty(),
         "the quickstart should have no warnings:\n{}",
@@ -39,7 +24,7 @@ fn quickstart_is_valid_without_warnings() {
 #[test]
 fn production_is_valid_in_every_environment() {
     for env in [None, Some("staging"), Some("prod")] {
-        validate("examples/production/backup.toml", env);
+        assert_valid("examples/production/backup.toml", env);
     }
 }
 
@@ -75,9 +60,11 @@ timezone = "Etc/UTC"
 "#,
     )
     .unwrap();
-    let base = run(cairn(dir.path()).args(["validate"]));
+    let base = Cairn::new(dir.path()).args(["validate"]).run();
     assert_eq!(base.code, 1, "{}", base.stderr);
-    let ci = run(cairn(dir.path()).args(["--env", "ci", "validate"]));
+    let ci = Cairn::new(dir.path())
+        .args(["--env", "ci", "validate"])
+        .run();
     assert_eq!(ci.code, 0, "{}", ci.stderr);
     // The file overlay comes after the [env.NAME] table and wins over it.
     std::fs::write(
@@ -85,7 +72,9 @@ timezone = "Etc/UTC"
         "[settings]\ntimezone = \"Asia/Tokyo\"\n",
     )
     .unwrap();
-    let file = run(cairn(dir.path()).args(["--env", "ci", "validate"]));
+    let file = Cairn::new(dir.path())
+        .args(["--env", "ci", "validate"])
+        .run();
     assert_eq!(file.code, 1, "{}", file.stderr);
     assert!(
         file.stderr.contains("backup.ci.toml"),
@@ -93,7 +82,9 @@ timezone = "Etc/UTC"
         file.stderr
     );
     // An environment that is defined nowhere is an error naming it.
-    let unknown = run(cairn(dir.path()).args(["--env", "qa", "validate"]));
+    let unknown = Cairn::new(dir.path())
+        .args(["--env", "qa", "validate"])
+        .run();
     assert_eq!(unknown.code, 1);
     assert!(
         unknown.stderr.contains("environment `qa` is not defined"),
@@ -127,9 +118,10 @@ retention = { daily = 7 }
 "#,
     )
     .unwrap();
-    let out = run(cairn(dir.path())
+    let out = Cairn::new(dir.path())
         .env("PG_SECRET", "hunter2-very-secret")
-        .arg("validate"));
+        .arg("validate")
+        .run();
     assert_eq!(out.code, 1, "{}", out.stderr);
     // The value came from the environment: the error shows `${PG_SECRET}`,
     // never the secret itself.

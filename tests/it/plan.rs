@@ -2,60 +2,16 @@
 //! quickstart life cycle with --root, the cron scheduler, saved plans,
 //! foreign files, and systemd's own verdict on the generated units.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::common::{cairn, copy_dir, root, run, Run};
-
-/// A copy of an example's configuration in a temporary directory, with a
-/// `--root` beside it, so that paths in the output are predictable.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    /// The example's directory (configuration and data) in a temporary one.
-    fn new(example: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let example = root().join(example);
-        copy_dir(example.parent().unwrap(), dir.path());
-        let _ = std::fs::remove_dir_all(dir.path().join("backups"));
-        Sandbox { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config(&self) -> PathBuf {
-        self.path().join("backup.toml")
-    }
-
-    fn units(&self) -> PathBuf {
-        self.path().join("root/etc/systemd/system")
-    }
-
-    fn cairn(&self, args: &[&str]) -> Run {
-        run(cairn(self.path()).args(["--root", "root"]).args(args))
-    }
-
-    /// Replaces the temporary directory in output with `[TMP]`.
-    fn redact(&self, text: &str) -> String {
-        text.replace(&self.path().display().to_string(), "[TMP]")
-    }
-
-    fn edit_config(&self, from: &str, to: &str) {
-        let text = std::fs::read_to_string(self.config()).unwrap();
-        assert!(text.contains(from), "the config contains {from:?}");
-        std::fs::write(self.config(), text.replacen(from, to, 1)).unwrap();
-    }
-}
+use crate::common::{root, Cairn, Sandbox};
 
 #[test]
 fn quickstart_life_cycle() {
-    let sandbox = Sandbox::new("examples/quickstart/backup.toml");
+    let sandbox = Sandbox::example("examples/quickstart/backup.toml");
 
     // A fresh host: every unit is to be created.
-    let plan = sandbox.cairn(&["plan", "--detailed-exitcode"]);
+    let plan = sandbox.cairn(&["plan", "--detailed-exitcode"]).run();
     assert_eq!(plan.code, 2, "{}", plan.stderr);
     for address in [
         "unit.app_db.service",
@@ -70,7 +26,7 @@ fn quickstart_life_cycle() {
         );
     }
     insta::assert_snapshot!("quickstart_plan_text", sandbox.redact(&plan.stdout));
-    let json = sandbox.cairn(&["plan", "--json"]);
+    let json = sandbox.cairn(&["plan", "--json"]).run();
     let mut value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert!(value["config_digest"]
         .as_str()
@@ -81,11 +37,11 @@ fn quickstart_life_cycle() {
         "quickstart_plan_json",
         sandbox.redact(&serde_json::to_string_pretty(&value).unwrap())
     );
-    let markdown = sandbox.cairn(&["plan", "--format", "markdown"]);
+    let markdown = sandbox.cairn(&["plan", "--format", "markdown"]).run();
     insta::assert_snapshot!("quickstart_plan_markdown", sandbox.redact(&markdown.stdout));
 
     // Without a terminal and without --auto-approve, apply refuses.
-    let refused = sandbox.cairn(&["apply"]);
+    let refused = sandbox.cairn(&["apply"]).run();
     assert_eq!(refused.code, 1);
     assert!(
         refused.stderr.contains("stdin is not a terminal"),
@@ -94,7 +50,7 @@ fn quickstart_life_cycle() {
     );
     assert!(!sandbox.units().exists(), "nothing was written");
 
-    let apply = sandbox.cairn(&["apply", "--auto-approve"]);
+    let apply = sandbox.cairn(&["apply", "--auto-approve"]).run();
     assert_eq!(apply.code, 0, "{}", apply.stderr);
     assert!(
         apply.stdout.contains(
@@ -126,7 +82,7 @@ fn quickstart_life_cycle() {
     }
 
     // Converged: no changes, exit 0 even with --detailed-exitcode.
-    let again = sandbox.cairn(&["plan", "--detailed-exitcode"]);
+    let again = sandbox.cairn(&["plan", "--detailed-exitcode"]).run();
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     assert!(again.stdout.starts_with("No changes."), "{}", again.stdout);
 
@@ -134,7 +90,7 @@ fn quickstart_life_cycle() {
     let service = sandbox.units().join("cairn-files.service");
     let text = std::fs::read_to_string(&service).unwrap();
     std::fs::write(&service, text.replace("Nice=10", "Nice=0")).unwrap();
-    let drift = sandbox.cairn(&["plan", "--detailed-exitcode"]);
+    let drift = sandbox.cairn(&["plan", "--detailed-exitcode"]).run();
     assert_eq!(drift.code, 2);
     assert!(
         drift.stdout.contains("~ unit.files.service"),
@@ -155,10 +111,10 @@ fn quickstart_life_cycle() {
     );
 
     // A saved plan, then the configuration changes: the saved plan is refused.
-    let saved = sandbox.cairn(&["plan", "-o", "fix.plan"]);
+    let saved = sandbox.cairn(&["plan", "-o", "fix.plan"]).run();
     assert_eq!(saved.code, 0, "{}", saved.stderr);
     sandbox.edit_config("rpo = \"26h\"", "rpo = \"25h\"");
-    let stale = sandbox.cairn(&["apply", "fix.plan"]);
+    let stale = sandbox.cairn(&["apply", "fix.plan"]).run();
     assert_eq!(stale.code, 1);
     assert!(
         stale
@@ -170,7 +126,7 @@ fn quickstart_life_cycle() {
     sandbox.edit_config("rpo = \"25h\"", "rpo = \"26h\"");
 
     // Unchanged config and files: the saved plan applies exactly.
-    let applied = sandbox.cairn(&["apply", "fix.plan"]);
+    let applied = sandbox.cairn(&["apply", "fix.plan"]).run();
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     assert!(
         applied.stdout.contains("0 added, 1 changed, 0 destroyed"),
@@ -185,7 +141,7 @@ fn quickstart_life_cycle() {
     let text = std::fs::read_to_string(sandbox.config()).unwrap();
     let without_files = text.split("\n[jobs.files]").next().unwrap().to_owned();
     std::fs::write(sandbox.config(), format!("{without_files}\n")).unwrap();
-    let removal = sandbox.cairn(&["plan", "--detailed-exitcode"]);
+    let removal = sandbox.cairn(&["plan", "--detailed-exitcode"]).run();
     assert_eq!(removal.code, 2, "{}", removal.stderr);
     assert!(
         removal.stdout.contains("- unit.files.service"),
@@ -204,7 +160,7 @@ fn quickstart_life_cycle() {
         "{}",
         removal.stdout
     );
-    let applied = sandbox.cairn(&["apply", "--auto-approve"]);
+    let applied = sandbox.cairn(&["apply", "--auto-approve"]).run();
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     assert!(!service.exists());
     assert!(sandbox.units().join("cairn-app_db.service").exists());
@@ -212,11 +168,11 @@ fn quickstart_life_cycle() {
 
 #[test]
 fn saved_plan_is_refused_when_files_changed() {
-    let sandbox = Sandbox::new("examples/quickstart/backup.toml");
-    assert_eq!(sandbox.cairn(&["plan", "-o", "first.plan"]).code, 0);
+    let sandbox = Sandbox::example("examples/quickstart/backup.toml");
+    assert_eq!(sandbox.cairn(&["plan", "-o", "first.plan"]).run().code, 0);
     // Another apply lands first: the files on disk are no longer what the plan saw.
-    assert_eq!(sandbox.cairn(&["apply", "--auto-approve"]).code, 0);
-    let stale = sandbox.cairn(&["apply", "first.plan"]);
+    assert_eq!(sandbox.cairn(&["apply", "--auto-approve"]).run().code, 0);
+    let stale = sandbox.cairn(&["apply", "first.plan"]).run();
     assert_eq!(stale.code, 1);
     assert!(
         stale
@@ -229,7 +185,7 @@ fn saved_plan_is_refused_when_files_changed() {
 
 #[test]
 fn a_foreign_file_in_the_way_is_an_error_and_is_left_alone() {
-    let sandbox = Sandbox::new("examples/quickstart/backup.toml");
+    let sandbox = Sandbox::example("examples/quickstart/backup.toml");
     std::fs::create_dir_all(sandbox.units()).unwrap();
     let foreign = sandbox.units().join("cairn-app_db.timer");
     std::fs::write(&foreign, "[Timer]\nOnCalendar=daily\n").unwrap();
@@ -239,7 +195,7 @@ fn a_foreign_file_in_the_way_is_an_error_and_is_left_alone() {
         "[Service]\nExecStart=/bin/true\n",
     )
     .unwrap();
-    let plan = sandbox.cairn(&["plan"]);
+    let plan = sandbox.cairn(&["plan"]).run();
     assert_eq!(plan.code, 1);
     assert!(
         plan.stderr
@@ -247,7 +203,7 @@ fn a_foreign_file_in_the_way_is_an_error_and_is_left_alone() {
         "{}",
         plan.stderr
     );
-    let apply = sandbox.cairn(&["apply", "--auto-approve"]);
+    let apply = sandbox.cairn(&["apply", "--auto-approve"]).run();
     assert_eq!(apply.code, 1);
     assert_eq!(
         std::fs::read_to_string(&foreign).unwrap(),
@@ -258,8 +214,8 @@ fn a_foreign_file_in_the_way_is_an_error_and_is_left_alone() {
 
 #[test]
 fn targets_limit_the_plan_with_a_warning() {
-    let sandbox = Sandbox::new("examples/quickstart/backup.toml");
-    let plan = sandbox.cairn(&["plan", "--target", "job.files"]);
+    let sandbox = Sandbox::example("examples/quickstart/backup.toml");
+    let plan = sandbox.cairn(&["plan", "--target", "job.files"]).run();
     assert_eq!(plan.code, 0);
     assert!(
         plan.stdout
@@ -278,26 +234,29 @@ fn targets_limit_the_plan_with_a_warning() {
 
 #[test]
 fn cron_scheduler_writes_one_entry_per_job() {
-    let sandbox = Sandbox::new("examples/quickstart/backup.toml");
+    let sandbox = Sandbox::example("examples/quickstart/backup.toml");
     sandbox.edit_config("scheduler = \"systemd\"", "scheduler = \"cron\"");
-    let plan = sandbox.cairn(&["plan", "--detailed-exitcode"]);
+    let plan = sandbox.cairn(&["plan", "--detailed-exitcode"]).run();
     assert_eq!(plan.code, 2, "{}", plan.stderr);
     assert!(
         plan.stdout.contains("+ cron.app_db") && plan.stdout.contains("+ cron.files"),
         "{}",
         plan.stdout
     );
-    assert_eq!(sandbox.cairn(&["apply", "--auto-approve"]).code, 0);
+    assert_eq!(sandbox.cairn(&["apply", "--auto-approve"]).run().code, 0);
     let cron_file = sandbox.path().join("root/etc/cron.d/cairn");
     insta::assert_snapshot!(
         "quickstart_cron_file",
         sandbox.redact(&std::fs::read_to_string(&cron_file).unwrap())
     );
-    assert_eq!(sandbox.cairn(&["plan", "--detailed-exitcode"]).code, 0);
+    assert_eq!(
+        sandbox.cairn(&["plan", "--detailed-exitcode"]).run().code,
+        0
+    );
 
     // Back to systemd: the cron entries go, the units come.
     sandbox.edit_config("scheduler = \"cron\"", "scheduler = \"systemd\"");
-    let switch = sandbox.cairn(&["plan"]);
+    let switch = sandbox.cairn(&["plan"]).run();
     assert!(switch.stdout.contains("- cron.app_db"), "{}", switch.stdout);
     assert!(
         switch.stdout.contains("scheduler is now `systemd`"),
@@ -309,13 +268,13 @@ fn cron_scheduler_writes_one_entry_per_job() {
         "{}",
         switch.stdout
     );
-    assert_eq!(sandbox.cairn(&["apply", "--auto-approve"]).code, 0);
+    assert_eq!(sandbox.cairn(&["apply", "--auto-approve"]).run().code, 0);
     assert!(!cron_file.exists(), "the emptied cron file is removed");
 }
 
 #[test]
 fn production_units_pass_systemd_analyze_verify() {
-    let sandbox = Sandbox::new("examples/production/backup.toml");
+    let sandbox = Sandbox::example("examples/production/backup.toml");
     // The units must name an executable that exists for verify to pass:
     // point settings.binary at the cairn under test through an overlay.
     std::fs::write(
@@ -327,7 +286,7 @@ fn production_units_pass_systemd_analyze_verify() {
     let targets = ["mariadb", "postgres", "redis", "verify_postgres"]
         .iter()
         .flat_map(|job| ["--target".to_owned(), format!("unit.{job}")]);
-    let apply = run(cairn(sandbox.path())
+    let apply = Cairn::new(sandbox.path())
         .args([
             "--root",
             "root",
@@ -336,7 +295,8 @@ fn production_units_pass_systemd_analyze_verify() {
             "apply",
             "--auto-approve",
         ])
-        .args(targets));
+        .args(targets)
+        .run();
     assert_eq!(apply.code, 0, "{}", apply.stderr);
     let units: Vec<PathBuf> = std::fs::read_dir(sandbox.units())
         .unwrap()
@@ -365,16 +325,20 @@ fn production_units_pass_systemd_analyze_verify() {
 
 #[test]
 fn graph_prints_text_and_dot() {
-    let text = run(cairn(&root()).args(["--config", "examples/production/backup.toml", "graph"]));
+    let text = Cairn::new(&root())
+        .args(["--config", "examples/production/backup.toml", "graph"])
+        .run();
     assert_eq!(text.code, 0, "{}", text.stderr);
     insta::assert_snapshot!("production_graph_text", text.stdout);
-    let dot = run(cairn(&root()).args([
-        "--config",
-        "examples/production/backup.toml",
-        "graph",
-        "--format",
-        "dot",
-    ]));
+    let dot = Cairn::new(&root())
+        .args([
+            "--config",
+            "examples/production/backup.toml",
+            "graph",
+            "--format",
+            "dot",
+        ])
+        .run();
     assert_eq!(dot.code, 0);
     assert!(dot.stdout.starts_with("digraph cairn {"));
     assert!(

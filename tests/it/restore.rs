@@ -4,91 +4,19 @@
 //! the target is touched; a non-empty target needs `--force`, which leaves a
 //! safety backup; verify jobs pass on good backups and fail on failed checks.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
-
-use crate::common::{run, Run};
-use crate::run_stores::{
-    create_pg_source, fill_redis, mariadb, mariadb_snapshot, mariadb_sql, psql, redis_cli,
-    redis_snapshot, sqlite_dump, tool, Sandbox, ThrowawayRedis, JOB, PG_ROWS,
+use crate::common::redis::{snapshot_expiring, EVERY_TYPE};
+use crate::common::stores::{assert_ok, sqlite_dump, JOB};
+use crate::common::{
+    copy_dir, flat, root, sha256_file, tool, tree_snapshot, Cairn, PrivateRedis, Sandbox, PG_ROWS,
 };
-
-fn cairn(sandbox: &Sandbox, args: &[&str]) -> Run {
-    run(&mut sandbox.cairn(args))
-}
-
-/// stderr as one line: miette wraps messages and frames them with `│`.
-fn flat(stderr: &str) -> String {
-    stderr
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn assert_ok(run: &Run, what: &str) {
-    assert_eq!(
-        run.code, 0,
-        "{what} failed:\n{}\n{}",
-        run.stdout, run.stderr
-    );
-}
-
-/// `cairn inventory --json` rows of the job.
-fn inventory(sandbox: &Sandbox) -> Vec<serde_json::Value> {
-    let out = cairn(sandbox, &["inventory", JOB, "--json"]);
-    assert_ok(&out, "inventory");
-    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    report["artifacts"].as_array().unwrap().clone()
-}
-
-/// The store lines of a PostgreSQL store on the test server, plus `extra`.
-fn pg_store(sandbox: &Sandbox, databases: &[&str], extra: &str) -> String {
-    format!(
-        "kind = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = {databases:?}\n{extra}",
-        sandbox.var("CAIRN_TEST_PG_HOST"),
-        sandbox.var("CAIRN_TEST_PG_PORT"),
-        sandbox.var("CAIRN_TEST_PG_USER"),
-    )
-}
-
-/// The store lines of a MariaDB store of `database` on the test server.
-fn mariadb_store(sandbox: &Sandbox, database: &str) -> String {
-    format!(
-        "kind = \"mariadb\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabases = [\"{database}\"]",
-        sandbox.var("CAIRN_TEST_MARIADB_HOST"),
-        sandbox.var("CAIRN_TEST_MARIADB_PORT"),
-        sandbox.var("CAIRN_TEST_MARIADB_USER"),
-    )
-}
-
-fn sha256_file(path: &Path) -> String {
-    format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
-}
-
-// ---------------------------------------------------------------- sqlite --
-
-fn sqlite_source(sandbox: &Sandbox) -> std::path::PathBuf {
-    let database = sandbox.path().join("app.db");
-    tool(Command::new("sqlite3").arg(&database).arg(
-        "create table users (id integer primary key, name text);
-         insert into users (name) values ('ada'), ('grace'), ('edsger');",
-    ));
-    sandbox.write_config(
-        &format!("kind = \"sqlite\"\npath = \"{}\"", database.display()),
-        "",
-    );
-    database
-}
 
 #[test]
 fn sqlite_restore_refuses_without_force_and_keeps_a_safety_backup_with_it() {
-    let sandbox = Sandbox::new("restore_sqlite");
-    let database = sqlite_source(&sandbox);
+    let sandbox = Sandbox::new("restore_sqlite").with_servers().under_root();
+    let database = sandbox.sqlite_source();
     let backed_up = sqlite_dump(&database);
     let id = sandbox.run_job(&[]);
     tool(
@@ -100,7 +28,7 @@ fn sqlite_restore_refuses_without_force_and_keeps_a_safety_backup_with_it() {
     assert_ne!(changed, backed_up);
 
     // Non-empty target, no --force: refused, nothing changed.
-    let refused = cairn(&sandbox, &["restore", JOB]);
+    let refused = sandbox.cairn(&["restore", JOB]).run();
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         flat(&refused.stderr).contains("is not empty"),
@@ -115,7 +43,9 @@ fn sqlite_restore_refuses_without_force_and_keeps_a_safety_backup_with_it() {
     assert_eq!(sqlite_dump(&database), changed);
 
     // From S3, forced: the safety backup first, then the data is back.
-    let restored = cairn(&sandbox, &["restore", JOB, "--from", "offsite", "--force"]);
+    let restored = sandbox
+        .cairn(&["restore", JOB, "--from", "offsite", "--force"])
+        .run();
     assert_ok(&restored, "restore --force");
     assert!(
         restored
@@ -143,7 +73,7 @@ fn sqlite_restore_refuses_without_force_and_keeps_a_safety_backup_with_it() {
         "the restored file differs from the artifact"
     );
 
-    let rows = inventory(&sandbox);
+    let rows = sandbox.inventory();
     let safety: Vec<&serde_json::Value> = rows.iter().filter(|r| r["reason"] == "safety").collect();
     assert_eq!(
         safety.len(),
@@ -154,14 +84,13 @@ fn sqlite_restore_refuses_without_force_and_keeps_a_safety_backup_with_it() {
     // The safety backup holds the replaced data: restoring it by ID brings
     // the changed rows back.
     let safety_id = safety[0]["id"].as_str().unwrap();
-    let undo = cairn(
-        &sandbox,
-        &["restore", JOB, "--artifact", safety_id, "--force"],
-    );
+    let undo = sandbox
+        .cairn(&["restore", JOB, "--artifact", safety_id, "--force"])
+        .run();
     assert_ok(&undo, "restore of the safety backup");
     assert_eq!(sqlite_dump(&database), changed);
     // A plain restore still picks the newest backup that is not a safety one.
-    let again = cairn(&sandbox, &["restore", JOB, "--force"]);
+    let again = sandbox.cairn(&["restore", JOB, "--force"]).run();
     assert_ok(&again, "restore");
     assert!(
         flat(&again.stderr).contains(&format!("restoring artifact {id}")),
@@ -173,8 +102,8 @@ fn sqlite_restore_refuses_without_force_and_keeps_a_safety_backup_with_it() {
 
 #[test]
 fn a_flipped_byte_is_refused_before_the_target_is_touched() {
-    let sandbox = Sandbox::new("restore_corrupt");
-    let database = sqlite_source(&sandbox);
+    let sandbox = Sandbox::new("restore_corrupt").with_servers().under_root();
+    let database = sandbox.sqlite_source();
     let id = sandbox.run_job(&[]);
     let object = sandbox
         .path()
@@ -194,7 +123,9 @@ fn a_flipped_byte_is_refused_before_the_target_is_touched() {
     );
     let before = sha256_file(&database);
     let modified = std::fs::metadata(&database).unwrap().mtime_nsec();
-    let out = cairn(&sandbox, &["restore", JOB, "--from", "local", "--force"]);
+    let out = sandbox
+        .cairn(&["restore", JOB, "--from", "local", "--force"])
+        .run();
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         flat(&out.stderr).contains("checksum mismatch"),
@@ -214,12 +145,14 @@ fn a_flipped_byte_is_refused_before_the_target_is_touched() {
     assert_eq!(sha256_file(&database), before);
     assert_eq!(std::fs::metadata(&database).unwrap().mtime_nsec(), modified);
     assert!(
-        inventory(&sandbox).iter().all(|r| r["reason"] != "safety"),
+        sandbox.inventory().iter().all(|r| r["reason"] != "safety"),
         "no safety backup for a refused restore"
     );
 
     // The S3 copy is intact and restores.
-    let good = cairn(&sandbox, &["restore", JOB, "--from", "offsite", "--force"]);
+    let good = sandbox
+        .cairn(&["restore", JOB, "--from", "offsite", "--force"])
+        .run();
     assert_ok(&good, "restore from the intact copy");
     let users = tool(
         Command::new("sqlite3")
@@ -229,32 +162,11 @@ fn a_flipped_byte_is_refused_before_the_target_is_touched() {
     assert_eq!(users.trim(), "3");
 }
 
-// ------------------------------------------------------------- directory --
-
-/// Every entry below `root` with its mode, mtime and content hash.
-fn tree_snapshot(root: &Path) -> BTreeMap<String, String> {
-    crate::run_stores::tree(root)
-        .into_iter()
-        .map(|relative| {
-            let path = root.join(&relative);
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let content = if meta.is_file() {
-                sha256_file(&path)
-            } else if meta.file_type().is_symlink() {
-                std::fs::read_link(&path).unwrap().display().to_string()
-            } else {
-                "dir".to_owned()
-            };
-            let mtime = if meta.is_dir() { 0 } else { meta.mtime() };
-            let line = format!("{:o} {mtime} {content}", meta.permissions().mode());
-            (relative, line)
-        })
-        .collect()
-}
-
 #[test]
 fn directory_restore_brings_back_contents_modes_and_mtimes() {
-    let sandbox = Sandbox::new("restore_directory");
+    let sandbox = Sandbox::new("restore_directory")
+        .with_servers()
+        .under_root();
     let source = sandbox.path().join("files");
     std::fs::create_dir_all(source.join("docs/deep")).unwrap();
     std::fs::write(source.join("docs/a.txt"), "alpha\n").unwrap();
@@ -266,7 +178,7 @@ fn directory_restore_brings_back_contents_modes_and_mtimes() {
     )
     .unwrap();
     std::os::unix::fs::symlink("docs/a.txt", source.join("link")).unwrap();
-    sandbox.write_config(
+    sandbox.write_job(
         &format!("kind = \"directory\"\npath = \"{}\"", source.display()),
         "",
     );
@@ -279,17 +191,16 @@ fn directory_restore_brings_back_contents_modes_and_mtimes() {
 
     // Elsewhere first: an empty target needs no --force.
     let elsewhere = sandbox.path().join("restored");
-    let to = cairn(
-        &sandbox,
-        &["restore", JOB, "--to", elsewhere.to_str().unwrap()],
-    );
+    let to = sandbox
+        .cairn(&["restore", JOB, "--to", elsewhere.to_str().unwrap()])
+        .run();
     assert_ok(&to, "restore --to");
     assert_eq!(tree_snapshot(&elsewhere), backed_up);
 
-    let refused = cairn(&sandbox, &["restore", JOB]);
+    let refused = sandbox.cairn(&["restore", JOB]).run();
     assert_eq!(refused.code, 1);
     assert!(source.join("new.txt").exists());
-    let forced = cairn(&sandbox, &["restore", JOB, "--force"]);
+    let forced = sandbox.cairn(&["restore", JOB, "--force"]).run();
     assert_ok(&forced, "restore --force");
     assert_eq!(tree_snapshot(&source), backed_up);
     // Nothing of the swap is left beside the target.
@@ -301,48 +212,50 @@ fn directory_restore_brings_back_contents_modes_and_mtimes() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-// -------------------------------------------------------------- postgres --
-
 #[test]
 fn postgres_restore_replaces_changed_databases_after_a_safety_backup() {
-    let mut sandbox = Sandbox::new("restore_pg");
+    let mut sandbox = Sandbox::new("restore_pg").with_servers().under_root();
     sandbox.pass_env("PGPASSWORD", "CAIRN_TEST_PG_PASSWORD");
     let databases = [
         format!("{}_a", sandbox.unique),
         format!("{}_b", sandbox.unique),
     ];
-    create_pg_source(&sandbox, &databases[0], 200);
-    create_pg_source(&sandbox, &databases[1], 30);
-    sandbox.write_config(
-        &pg_store(&sandbox, &[&databases[0], &databases[1]], "globals = true"),
+    sandbox
+        .postgres()
+        .create_source(&sandbox, &databases[0], 200);
+    sandbox
+        .postgres()
+        .create_source(&sandbox, &databases[1], 30);
+    sandbox.write_job(
+        &sandbox
+            .postgres()
+            .store(&[&databases[0], &databases[1]], "globals = true"),
         "",
     );
     let backed_up: Vec<String> = databases
         .iter()
-        .map(|db| psql(&sandbox, db, PG_ROWS))
+        .map(|db| sandbox.postgres().psql(db, PG_ROWS))
         .collect();
     sandbox.run_job(&[]);
 
-    psql(
-        &sandbox,
+    sandbox.postgres().psql(
         &databases[0],
         "delete from t where id % 2 = 0; update t set name = 'changed'",
     );
-    psql(
-        &sandbox,
-        &databases[1],
-        "drop table t; create table other (x int)",
-    );
+    sandbox
+        .postgres()
+        .psql(&databases[1], "drop table t; create table other (x int)");
     // A session holding the database open must not stop a forced restore.
-    let mut holder =
-        crate::run_stores::psql_command(&sandbox, &databases[0], "select pg_sleep(60)");
+    let mut holder = sandbox
+        .postgres()
+        .psql_command(&databases[0], "select pg_sleep(60)");
     let mut holder = holder
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
 
-    let refused = cairn(&sandbox, &["restore", JOB]);
+    let refused = sandbox.cairn(&["restore", JOB]).run();
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         refused
@@ -352,15 +265,18 @@ fn postgres_restore_replaces_changed_databases_after_a_safety_backup() {
         refused.stderr
     );
 
-    let restored = cairn(&sandbox, &["restore", JOB, "--force"]);
+    let restored = sandbox.cairn(&["restore", JOB, "--force"]).run();
     let _ = holder.kill();
     let _ = holder.wait();
     assert_ok(&restored, "restore --force");
     for (database, rows) in databases.iter().zip(&backed_up) {
-        assert_eq!(&psql(&sandbox, database, PG_ROWS), rows, "{database}");
+        assert_eq!(
+            &sandbox.postgres().psql(database, PG_ROWS),
+            rows,
+            "{database}"
+        );
     }
-    let other = psql(
-        &sandbox,
+    let other = sandbox.postgres().psql(
         &databases[1],
         "select count(*) from pg_tables where tablename = 'other'",
     );
@@ -369,7 +285,7 @@ fn postgres_restore_replaces_changed_databases_after_a_safety_backup() {
         "0",
         "the restore replaced the database, not merged into it"
     );
-    assert!(inventory(&sandbox).iter().any(|r| r["reason"] == "safety"));
+    assert!(sandbox.inventory().iter().any(|r| r["reason"] == "safety"));
 
     // A DSN that names one database cannot take an artifact of two.
     let dsn = format!(
@@ -379,7 +295,7 @@ fn postgres_restore_replaces_changed_databases_after_a_safety_backup() {
         sandbox.var("CAIRN_TEST_PG_PORT"),
         sandbox.unique
     );
-    let ambiguous = cairn(&sandbox, &["restore", JOB, "--to", &dsn]);
+    let ambiguous = sandbox.cairn(&["restore", JOB, "--to", &dsn]).run();
     assert_eq!(ambiguous.code, 1, "{}", ambiguous.stderr);
     assert!(
         flat(&ambiguous.stderr).contains("but the artifact holds 2 databases"),
@@ -388,66 +304,53 @@ fn postgres_restore_replaces_changed_databases_after_a_safety_backup() {
     );
 }
 
-// --------------------------------------------------------------- mariadb --
-
 #[test]
 fn mariadb_restore_brings_back_rows_triggers_and_routines() {
-    let mut sandbox = Sandbox::new("restore_maria");
+    let mut sandbox = Sandbox::new("restore_maria").with_servers().under_root();
     sandbox.pass_env("MYSQL_PWD", "CAIRN_TEST_MARIADB_PASSWORD");
     let database = format!("{}_shop", sandbox.unique);
-    let mut drop = mariadb(&sandbox);
-    drop.arg("--execute")
-        .arg(format!("drop database if exists {database}"));
-    sandbox.clean_up_with(drop);
-    mariadb_sql(
-        &sandbox,
-        &format!(
-            "create database {database};
+    sandbox.mariadb().drop_at_end(&sandbox, &database);
+    sandbox.mariadb().sql(&format!(
+        "create database {database};
              create table {database}.t (id int primary key, name varchar(40), amount decimal(10,2));
              insert into {database}.t values (1, 'ada', 1.50), (2, 'zoë', null), (3, 'grace', 3.25);
              use {database};
              create trigger t_upper before insert on t
                  for each row set new.name = upper(new.name);
              create function double_it(x int) returns int deterministic return x * 2;"
-        ),
-    );
-    sandbox.write_config(&mariadb_store(&sandbox, &database), "");
-    let backed_up = mariadb_snapshot(&sandbox, &database);
+    ));
+    sandbox.write_job(&sandbox.mariadb().store(&database), "");
+    let backed_up = sandbox.mariadb().snapshot(&database);
     sandbox.run_job(&[]);
-    mariadb_sql(
-        &sandbox,
-        &format!("delete from {database}.t where id = 1; insert into {database}.t values (9, 'x', 0); drop function {database}.double_it"),
-    );
-    assert_ne!(mariadb_snapshot(&sandbox, &database), backed_up);
+    sandbox.mariadb().sql(&format!("delete from {database}.t where id = 1; insert into {database}.t values (9, 'x', 0); drop function {database}.double_it"));
+    assert_ne!(sandbox.mariadb().snapshot(&database), backed_up);
 
-    let refused = cairn(&sandbox, &["restore", JOB]);
+    let refused = sandbox.cairn(&["restore", JOB]).run();
     assert_eq!(refused.code, 1, "{}", refused.stderr);
-    let restored = cairn(&sandbox, &["restore", JOB, "--force"]);
+    let restored = sandbox.cairn(&["restore", JOB, "--force"]).run();
     assert_ok(&restored, "restore --force");
-    assert_eq!(mariadb_snapshot(&sandbox, &database), backed_up);
+    assert_eq!(sandbox.mariadb().snapshot(&database), backed_up);
 
     // Into another schema on the same server.
     let copy = format!("{}_copy", sandbox.unique);
-    let mut drop_copy = mariadb(&sandbox);
-    drop_copy
-        .arg("--execute")
-        .arg(format!("drop database if exists {copy}"));
-    sandbox.clean_up_with(drop_copy);
-    let to = cairn(&sandbox, &["restore", JOB, "--to", &copy]);
+    sandbox.mariadb().drop_at_end(&sandbox, &copy);
+    let to = sandbox.cairn(&["restore", JOB, "--to", &copy]).run();
     assert_ok(&to, "restore --to SCHEMA");
-    let rows = |db: &str| mariadb_sql(&sandbox, &format!("select * from {db}.t order by id"));
+    let rows = |db: &str| {
+        sandbox
+            .mariadb()
+            .sql(&format!("select * from {db}.t order by id"))
+    };
     assert_eq!(rows(&copy), rows(&database));
 }
 
-// ----------------------------------------------------------------- redis --
-
 #[test]
 fn redis_restore_loads_keys_into_a_target_instance() {
-    let mut sandbox = Sandbox::new("restore_to_redis");
+    let mut sandbox = Sandbox::new("restore_to_redis").with_servers().under_root();
     let prefix = sandbox.unique.clone();
-    fill_redis(&sandbox, &prefix);
+    sandbox.redis().fill(&sandbox, 0, &prefix, &EVERY_TYPE);
     sandbox.pass_env("REDIS_PASSWORD", "CAIRN_TEST_REDIS_PASSWORD");
-    sandbox.write_config(
+    sandbox.write_job(
         &format!(
             "kind = \"redis\"\nurl = \"redis://:${{REDIS_PASSWORD}}@{}:{}\"",
             sandbox.var("CAIRN_TEST_REDIS_HOST"),
@@ -455,16 +358,16 @@ fn redis_restore_loads_keys_into_a_target_instance() {
         ),
         "",
     );
-    let source = redis_snapshot(&|args| redis_cli(&sandbox, args), &prefix);
+    let source = snapshot_expiring(&|args| sandbox.redis().cli(args), &prefix);
     assert_eq!(source.len(), 7);
     sandbox.run_job(&[]);
 
     // A fresh instance of its own (the shared server is never flushed).
-    let target = ThrowawayRedis::empty(&sandbox.path().join("target-redis"));
-    target.cli(&["SET", &format!("{prefix}:string"), "changed"]);
-    target.cli(&["SET", "unrelated", "x"]);
+    let target = PrivateRedis::in_dir(&sandbox.path().join("target-redis"));
+    target.cli(0, &["SET", &format!("{prefix}:string"), "changed"]);
+    target.cli(0, &["SET", "unrelated", "x"]);
     let url = format!("redis://127.0.0.1:{}", target.port);
-    let refused = cairn(&sandbox, &["restore", JOB, "--to", &url]);
+    let refused = sandbox.cairn(&["restore", JOB, "--to", &url]).run();
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         flat(&refused.stderr).contains("2 keys"),
@@ -472,35 +375,36 @@ fn redis_restore_loads_keys_into_a_target_instance() {
         refused.stderr
     );
 
-    let restored = cairn(&sandbox, &["restore", JOB, "--to", &url, "--force"]);
+    let restored = sandbox
+        .cairn(&["restore", JOB, "--to", &url, "--force"])
+        .run();
     assert_ok(&restored, "restore --to URL --force");
-    let loaded = redis_snapshot(&|args| target.cli(args), &prefix);
+    let loaded = snapshot_expiring(&|args| target.cli(0, args), &prefix);
     assert_eq!(loaded, source);
     assert_eq!(
-        target.cli(&["EXISTS", "unrelated"]).trim(),
+        target.cli(0, &["EXISTS", "unrelated"]).trim(),
         "0",
         "--force replaced the data"
     );
     // The safety backup dumped the target, not the job's store.
-    let safety: Vec<serde_json::Value> = inventory(&sandbox)
+    let safety: Vec<serde_json::Value> = sandbox
+        .inventory()
         .into_iter()
         .filter(|r| r["reason"] == "safety")
         .collect();
     assert_eq!(safety.len(), 2, "{safety:#?}");
 }
 
-// ---------------------------------------------------------------- verify --
-
 #[test]
 fn verify_job_passes_on_a_good_backup_and_fails_with_notification_when_a_check_fails() {
-    let sandbox = Sandbox::new("verify");
+    let sandbox = Sandbox::new("verify").with_servers().under_root();
     let database = sandbox.path().join("app.db");
     tool(Command::new("sqlite3").arg(&database).arg(
         "create table users (id integer primary key, name text);
          insert into users (name) values ('ada'), ('grace'), ('edsger');",
     ));
     let events = sandbox.path().join("events.log");
-    sandbox.write_config(
+    sandbox.write_job(
         &format!("kind = \"sqlite\"\npath = \"{}\"", database.display()),
         &format!(
             r#"
@@ -522,7 +426,7 @@ on = ["failure", "recovery"]
         ),
     );
     sandbox.run_job(&[]);
-    let passed = cairn(&sandbox, &["verify", "check_app"]);
+    let passed = sandbox.cairn(&["verify", "check_app"]).run();
     assert_ok(&passed, "verify");
     assert!(
         flat(&passed.stderr).contains("PRAGMA integrity_check: ok"),
@@ -551,7 +455,7 @@ on = ["failure", "recovery"]
             .arg("delete from users where id > 1"),
     );
     sandbox.run_job(&[]);
-    let failed = cairn(&sandbox, &["run", "check_app"]);
+    let failed = sandbox.cairn(&["run", "check_app"]).run();
     assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
     assert!(
         failed
@@ -564,7 +468,7 @@ on = ["failure", "recovery"]
     assert!(log.starts_with("failure check_app "), "{log}");
     assert!(log.contains("select count(*) from users"), "{log}");
 
-    let history = cairn(&sandbox, &["history", "check_app", "--json"]);
+    let history = sandbox.cairn(&["history", "check_app", "--json"]).run();
     let records: Vec<serde_json::Value> = serde_json::from_str(&history.stdout).unwrap();
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["outcome"], "success");
@@ -579,7 +483,7 @@ on = ["failure", "recovery"]
         false
     );
     // Status shows it: the verify job and the job it verifies are CRITICAL.
-    let status = cairn(&sandbox, &["status"]);
+    let status = sandbox.cairn(&["status"]).run();
     assert_eq!(status.code, 2, "{}\n{}", status.stdout, status.stderr);
     let row = |job: &str| {
         status
@@ -598,39 +502,29 @@ on = ["failure", "recovery"]
     );
 }
 
-/// Appends a verify job `check` of the sandbox's job with `checks` (TOML
-/// lines of one or more `[[jobs.check.checks]]` tables), runs a backup and
-/// the verify, and returns the verify's output.
-fn backup_and_verify(sandbox: &Sandbox, checks: &str) -> Run {
-    let path = sandbox.path().join("backup.toml");
-    let mut config = std::fs::read_to_string(&path).unwrap();
-    config.push_str(&format!(
-        "\n[jobs.check]\nkind = \"verify\"\nverifies = \"{JOB}\"\nschedule = {{ cron = \"0 6 * * *\" }}\n\n{checks}\n"
-    ));
-    std::fs::write(&path, config).unwrap();
-    sandbox.run_job(&[]);
-    cairn(sandbox, &["verify", "check"])
-}
-
 #[test]
 fn verify_of_postgres_checks_every_database_in_scratch_databases_it_drops() {
-    let mut sandbox = Sandbox::new("verify_pg");
+    let mut sandbox = Sandbox::new("verify_pg").with_servers().under_root();
     sandbox.pass_env("PGPASSWORD", "CAIRN_TEST_PG_PASSWORD");
     let databases = [
         format!("{}_a", sandbox.unique),
         format!("{}_b", sandbox.unique),
     ];
-    create_pg_source(&sandbox, &databases[0], 50);
-    create_pg_source(&sandbox, &databases[1], 8);
-    sandbox.write_config(&pg_store(&sandbox, &[&databases[0], &databases[1]], ""), "");
-    let out = backup_and_verify(
-        &sandbox,
-        &format!(
+    sandbox
+        .postgres()
+        .create_source(&sandbox, &databases[0], 50);
+    sandbox.postgres().create_source(&sandbox, &databases[1], 8);
+    sandbox.write_job(
+        &sandbox
+            .postgres()
+            .store(&[&databases[0], &databases[1]], ""),
+        "",
+    );
+    let out = sandbox.backup_and_verify(&format!(
             "[[jobs.check.checks]]\nquery = \"select count(*) from t\"\nmin = 50\n\n\
              [[jobs.check.checks]]\nquery = \"select count(*) from t\"\ndatabase = \"{}\"\nmin = 1\nmax = 8\n",
             databases[1]
-        ),
-    );
+        ));
     assert_ok(&out, "verify");
     assert!(
         flat(&out.stderr).contains("`select count(*) from t` >= 50: 50"),
@@ -642,8 +536,7 @@ fn verify_of_postgres_checks_every_database_in_scratch_databases_it_drops() {
         "{}",
         out.stderr
     );
-    let left = psql(
-        &sandbox,
+    let left = sandbox.postgres().psql(
         "postgres",
         "select count(*) from pg_database where datname like 'cairn_verify_%'",
     );
@@ -652,11 +545,11 @@ fn verify_of_postgres_checks_every_database_in_scratch_databases_it_drops() {
 
 #[test]
 fn verify_of_redis_counts_keys_in_a_scratch_instance() {
-    let mut sandbox = Sandbox::new("verify_redis");
+    let mut sandbox = Sandbox::new("verify_redis").with_servers().under_root();
     let prefix = sandbox.unique.clone();
-    fill_redis(&sandbox, &prefix);
+    sandbox.redis().fill(&sandbox, 0, &prefix, &EVERY_TYPE);
     sandbox.pass_env("REDIS_PASSWORD", "CAIRN_TEST_REDIS_PASSWORD");
-    sandbox.write_config(
+    sandbox.write_job(
         &format!(
             "kind = \"redis\"\nurl = \"redis://:${{REDIS_PASSWORD}}@{}:{}\"",
             sandbox.var("CAIRN_TEST_REDIS_HOST"),
@@ -665,7 +558,7 @@ fn verify_of_redis_counts_keys_in_a_scratch_instance() {
         "",
     );
     // Other tests share the server: at least this test's 7 keys are there.
-    let out = backup_and_verify(&sandbox, "[[jobs.check.checks]]\nmin_keys = 7\n");
+    let out = sandbox.backup_and_verify("[[jobs.check.checks]]\nmin_keys = 7\n");
     assert_ok(&out, "verify");
     assert!(flat(&out.stderr).contains("ok keys >= 7"), "{}", out.stderr);
     // A bound the data cannot meet fails the verify.
@@ -674,7 +567,7 @@ fn verify_of_redis_counts_keys_in_a_scratch_instance() {
         .unwrap()
         .replace("min_keys = 7", "min_keys = 100000000");
     std::fs::write(&path, config).unwrap();
-    let failed = cairn(&sandbox, &["verify", "check"]);
+    let failed = sandbox.cairn(&["verify", "check"]).run();
     assert_eq!(failed.code, 1, "{}", failed.stderr);
     assert!(
         flat(&failed.stderr).contains("FAILED keys >= 100000000"),
@@ -685,43 +578,34 @@ fn verify_of_redis_counts_keys_in_a_scratch_instance() {
 
 #[test]
 fn verify_of_mariadb_and_directory_use_scratch_targets() {
-    let mut sandbox = Sandbox::new("verify_maria");
+    let mut sandbox = Sandbox::new("verify_maria").with_servers().under_root();
     sandbox.pass_env("MYSQL_PWD", "CAIRN_TEST_MARIADB_PASSWORD");
     let database = format!("{}_db", sandbox.unique);
-    let mut drop = mariadb(&sandbox);
-    drop.arg("--execute")
-        .arg(format!("drop database if exists {database}"));
-    sandbox.clean_up_with(drop);
-    mariadb_sql(
-        &sandbox,
-        &format!(
-            "create database {database}; create table {database}.t (id int primary key);
+    sandbox.mariadb().drop_at_end(&sandbox, &database);
+    sandbox.mariadb().sql(&format!(
+        "create database {database}; create table {database}.t (id int primary key);
              insert into {database}.t values (1), (2), (3);"
-        ),
-    );
-    sandbox.write_config(&mariadb_store(&sandbox, &database), "");
-    let out = backup_and_verify(
-        &sandbox,
-        "[[jobs.check.checks]]\nquery = \"select count(*) from t\"\nmin = 3\n",
-    );
+    ));
+    sandbox.write_job(&sandbox.mariadb().store(&database), "");
+    let out = sandbox
+        .backup_and_verify("[[jobs.check.checks]]\nquery = \"select count(*) from t\"\nmin = 3\n");
     assert_ok(&out, "verify");
-    let left = mariadb_sql(
-        &sandbox,
+    let left = sandbox.mariadb().sql(
         "select count(*) from information_schema.schemata where schema_name like 'cairn_verify_%'",
     );
     assert_eq!(left.trim(), "0", "the scratch schemas are dropped");
 
-    let files = Sandbox::new("verify_dir");
+    let files = Sandbox::new("verify_dir").with_servers().under_root();
     let source = files.path().join("tree");
     std::fs::create_dir_all(source.join("sub")).unwrap();
     for name in ["a", "b", "sub/c"] {
         std::fs::write(source.join(name), name).unwrap();
     }
-    files.write_config(
+    files.write_job(
         &format!("kind = \"directory\"\npath = \"{}\"", source.display()),
         "",
     );
-    let out = backup_and_verify(&files, "[[jobs.check.checks]]\nmin_files = 3\n");
+    let out = files.backup_and_verify("[[jobs.check.checks]]\nmin_files = 3\n");
     assert_ok(&out, "verify");
     assert!(
         flat(&out.stderr).contains("ok files >= 3: 3"),
@@ -732,13 +616,13 @@ fn verify_of_mariadb_and_directory_use_scratch_targets() {
 
 #[test]
 fn encrypted_artifacts_restore_with_the_identity_only() {
-    let sandbox = Sandbox::new("restore_age");
+    let sandbox = Sandbox::new("restore_age").with_servers().under_root();
     let (identity, recipient) = sandbox.age_key();
     let database = sandbox.path().join("app.db");
     tool(Command::new("sqlite3").arg(&database).arg(
         "create table users (id integer primary key, name text); insert into users (name) values ('ada');",
     ));
-    sandbox.write_config(
+    sandbox.write_job(
         &format!("kind = \"sqlite\"\npath = \"{}\"", database.display()),
         &format!("encrypt_to = [\"{recipient}\"]"),
     );
@@ -746,7 +630,7 @@ fn encrypted_artifacts_restore_with_the_identity_only() {
     sandbox.run_job(&[]);
     std::fs::remove_file(&database).unwrap();
 
-    let refused = cairn(&sandbox, &["restore", JOB]);
+    let refused = sandbox.cairn(&["restore", JOB]).run();
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         flat(&refused.stderr).contains("no age identity was given"),
@@ -755,10 +639,9 @@ fn encrypted_artifacts_restore_with_the_identity_only() {
     );
     assert!(!database.exists());
 
-    let restored = cairn(
-        &sandbox,
-        &["restore", JOB, "--identity", identity.to_str().unwrap()],
-    );
+    let restored = sandbox
+        .cairn(&["restore", JOB, "--identity", identity.to_str().unwrap()])
+        .run();
     assert_ok(&restored, "restore --identity");
     assert_eq!(sqlite_dump(&database), backed_up);
 }
@@ -766,14 +649,12 @@ fn encrypted_artifacts_restore_with_the_identity_only() {
 #[test]
 fn restore_all_follows_the_graph() {
     let dir = tempfile::tempdir().unwrap();
-    crate::common::copy_dir(
-        &crate::common::root().join("examples/quickstart"),
-        dir.path(),
-    );
+    copy_dir(&root().join("examples/quickstart"), dir.path());
     let quickstart = |args: &[&str]| {
-        run(crate::common::cairn(dir.path())
+        Cairn::new(dir.path())
             .args(["--root", "root"])
-            .args(args))
+            .args(args)
+            .run()
     };
     for job in ["app_db", "files"] {
         assert_ok(&quickstart(&["run", job]), "run");
@@ -805,17 +686,20 @@ fn restore_all_follows_the_graph() {
 
 #[test]
 fn postgres_plain_dump_restores_into_the_database_named_by_to() {
-    let mut sandbox = Sandbox::new("restore_pg_plain");
+    let mut sandbox = Sandbox::new("restore_pg_plain").with_servers().under_root();
     sandbox.pass_env("PGPASSWORD", "CAIRN_TEST_PG_PASSWORD");
     let source = format!("{}_src", sandbox.unique);
     let copy = format!("{}_copy", sandbox.unique);
-    create_pg_source(&sandbox, &source, 40);
-    sandbox.clean_up_with(crate::run_stores::psql_command(
-        &sandbox,
-        "postgres",
-        &format!("drop database if exists {copy}"),
-    ));
-    sandbox.write_config(&pg_store(&sandbox, &[&source], "format = \"plain\""), "");
+    sandbox.postgres().create_source(&sandbox, &source, 40);
+    sandbox.clean_up_with(
+        sandbox
+            .postgres()
+            .psql_command("postgres", &format!("drop database if exists {copy}")),
+    );
+    sandbox.write_job(
+        &sandbox.postgres().store(&[&source], "format = \"plain\""),
+        "",
+    );
     sandbox.run_job(&[]);
     let dsn = format!(
         "postgresql://{}@{}:{}/{copy}",
@@ -823,7 +707,7 @@ fn postgres_plain_dump_restores_into_the_database_named_by_to() {
         sandbox.var("CAIRN_TEST_PG_HOST"),
         sandbox.var("CAIRN_TEST_PG_PORT"),
     );
-    let out = cairn(&sandbox, &["restore", JOB, "--to", &dsn]);
+    let out = sandbox.cairn(&["restore", JOB, "--to", &dsn]).run();
     assert_ok(&out, "restore --to DSN");
     assert!(
         flat(&out.stderr).contains(&format!("into database `{copy}`")),
@@ -831,7 +715,7 @@ fn postgres_plain_dump_restores_into_the_database_named_by_to() {
         out.stderr
     );
     assert_eq!(
-        psql(&sandbox, &copy, PG_ROWS),
-        psql(&sandbox, &source, PG_ROWS)
+        sandbox.postgres().psql(&copy, PG_ROWS),
+        sandbox.postgres().psql(&source, PG_ROWS)
     );
 }

@@ -1,10 +1,10 @@
 //! The committed JSON Schema is the one the code generates.
 
-use crate::common::{cairn, root, run};
+use crate::common::{root, Cairn};
 
 #[test]
 fn committed_schema_matches_generated() {
-    let generated = run(cairn(&root()).arg("schema"));
+    let generated = Cairn::new(&root()).arg("schema").run();
     assert_eq!(generated.code, 0, "{}", generated.stderr);
     let path = root().join("schemas/backup.schema.json");
     if std::env::var_os("CAIRN_UPDATE_SCHEMA").is_some() {
@@ -22,7 +22,7 @@ fn committed_schema_matches_generated() {
 #[test]
 fn schema_describes_every_section() {
     let schema: serde_json::Value =
-        serde_json::from_str(&run(cairn(&root()).arg("schema")).stdout).unwrap();
+        serde_json::from_str(&Cairn::new(&root()).arg("schema").run().stdout).unwrap();
     let properties = schema["properties"].as_object().unwrap();
     for section in [
         "settings",

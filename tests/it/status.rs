@@ -4,132 +4,21 @@
 //! convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{cairn, run, Run};
+use crate::common::disk_usage;
+use crate::common::status::{job, parse_textfile, row, sample, sandbox, CONFIG};
 
 /// The first backup, and its artifact ID.
 const FIRST: &str = "2026-01-01T00:00:00Z";
 const FIRST_ID: &str = "20260101T000000Z";
 
-/// A daily job `files` (midnight UTC, rpo 26h) of a directory to `local`,
-/// and a verify job `check` that wants at least two files.
-const CONFIG: &str = r#"[settings]
-scheduler = "none"
-state_dir = "state"
-
-[stores.files]
-kind = "directory"
-path = "files"
-
-[destinations.local]
-kind = "local"
-path = "backups"
-
-[jobs.files]
-store = "files"
-schedule = { cron = "0 0 * * *" }
-to = ["local"]
-rpo = "26h"
-retention = { keep_last = 10 }
-compression = "none"
-
-[jobs.check]
-kind = "verify"
-verifies = "files"
-schedule = { cron = "0 3 * * *" }
-
-[[jobs.check.checks]]
-min_files = 2
-"#;
-
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    /// The configuration above with `files/` holding two files.
-    fn new() -> Self {
-        let sandbox = Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir(sandbox.path().join("files")).unwrap();
-        std::fs::write(sandbox.path().join("files/a.txt"), "a\n").unwrap();
-        std::fs::write(sandbox.path().join("files/b.txt"), "b\n").unwrap();
-        sandbox.write_config(CONFIG);
-        sandbox
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write_config(&self, text: &str) {
-        std::fs::write(self.path().join("backup.toml"), text).unwrap();
-    }
-
-    /// `cairn ARGS` at `now`.
-    fn cairn(&self, now: &str, args: &[&str]) -> Run {
-        run(cairn(self.path()).env("CAIRN_NOW", now).args(args))
-    }
-
-    /// `cairn run JOB` at `now`, which must end with `code`.
-    fn run_job(&self, now: &str, job: &str, code: i32) {
-        let result = self.cairn(now, &["run", job]);
-        assert_eq!(
-            result.code, code,
-            "cairn run {job} at {now}\nstdout:\n{}\nstderr:\n{}",
-            result.stdout, result.stderr
-        );
-    }
-
-    /// `cairn status ARGS` at `now`, which must exit `code`.
-    fn status(&self, now: &str, args: &[&str], code: i32) -> Run {
-        let mut all = vec!["status"];
-        all.extend_from_slice(args);
-        let result = self.cairn(now, &all);
-        assert_eq!(
-            result.code, code,
-            "cairn status {args:?} at {now}\nstdout:\n{}\nstderr:\n{}",
-            result.stdout, result.stderr
-        );
-        result
-    }
-
-    fn status_json(&self, now: &str, code: i32) -> Value {
-        let result = self.status(now, &["--json"], code);
-        serde_json::from_str(&result.stdout)
-            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{}", result.stdout))
-    }
-}
-
-/// The row of `job` in the status table, split into columns.
-fn row<'a>(stdout: &'a str, job: &str) -> Vec<&'a str> {
-    let line = stdout
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(job))
-        .unwrap_or_else(|| panic!("no row for `{job}` in:\n{stdout}"));
-    line.split_whitespace().collect()
-}
-
-/// The job named `name` in `status --json`.
-fn job<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["job"] == name)
-        .unwrap_or_else(|| panic!("no job `{name}` in {report:#}"))
-}
-
 #[test]
 fn a_backup_is_ok_then_late_past_its_schedule_then_critical_past_its_rpo() {
-    let sandbox = Sandbox::new();
-    sandbox.run_job(FIRST, "files", 0);
-    sandbox.run_job("2026-01-01T03:00:00Z", "check", 0);
+    let sandbox = sandbox();
+    sandbox.run_at(FIRST, "files", 0);
+    sandbox.run_at("2026-01-01T03:00:00Z", "check", 0);
 
     let fresh = sandbox.status("2026-01-01T03:05:00Z", &[], 0);
     assert_eq!(
@@ -191,15 +80,15 @@ fn a_backup_is_ok_then_late_past_its_schedule_then_critical_past_its_rpo() {
     );
 
     // A new backup makes the job fresh again.
-    sandbox.run_job("2026-01-02T02:30:00Z", "files", 0);
+    sandbox.run_at("2026-01-02T02:30:00Z", "files", 0);
     sandbox.status("2026-01-02T02:35:00Z", &[], 0);
 }
 
 #[test]
 fn json_is_versioned_and_describes_every_job_and_destination() {
-    let sandbox = Sandbox::new();
-    sandbox.run_job(FIRST, "files", 0);
-    sandbox.run_job("2026-01-01T00:10:00Z", "files", 0);
+    let sandbox = sandbox();
+    sandbox.run_at(FIRST, "files", 0);
+    sandbox.run_at("2026-01-01T00:10:00Z", "files", 0);
     let report = sandbox.status_json("2026-01-01T01:00:00Z", 1);
     assert_eq!(report["format_version"], 1);
     assert_eq!(report["now"], "2026-01-01T01:00:00Z");
@@ -236,34 +125,20 @@ fn json_is_versioned_and_describes_every_job_and_destination() {
     assert_eq!(local["artifacts"], 2);
     assert_eq!(local["last_outcome"], "success");
     // The bytes of both artifacts as they lie on disk.
-    let on_disk: u64 = walk(&sandbox.path().join("backups/files"));
+    let on_disk: u64 = disk_usage(&sandbox.path().join("backups/files"));
     assert_eq!(local["stored_bytes"], on_disk);
-}
-
-fn walk(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|entry| {
-            if entry.file_type().unwrap().is_dir() {
-                walk(&entry.path())
-            } else {
-                entry.metadata().unwrap().len()
-            }
-        })
-        .sum()
 }
 
 #[test]
 fn a_failed_run_is_critical_until_a_run_succeeds() {
-    let sandbox = Sandbox::new();
-    sandbox.run_job(FIRST, "files", 0);
+    let sandbox = sandbox();
+    sandbox.run_at(FIRST, "files", 0);
     std::fs::rename(
         sandbox.path().join("files"),
         sandbox.path().join("files.away"),
     )
     .unwrap();
-    sandbox.run_job("2026-01-01T06:00:00Z", "files", 1);
+    sandbox.run_at("2026-01-01T06:00:00Z", "files", 1);
 
     let failed = sandbox.status("2026-01-01T06:05:00Z", &[], 2);
     assert_eq!(row(&failed.stdout, "files")[1], "CRITICAL");
@@ -293,8 +168,8 @@ fn a_failed_run_is_critical_until_a_run_succeeds() {
         sandbox.path().join("files"),
     )
     .unwrap();
-    sandbox.run_job("2026-01-01T07:00:00Z", "files", 0);
-    sandbox.run_job("2026-01-01T07:10:00Z", "check", 0);
+    sandbox.run_at("2026-01-01T07:00:00Z", "files", 0);
+    sandbox.run_at("2026-01-01T07:10:00Z", "check", 0);
     let report = sandbox.status_json("2026-01-01T07:15:00Z", 0);
     let files = job(&report, "files");
     assert_eq!(files["consecutive_failures"], 0);
@@ -304,11 +179,11 @@ fn a_failed_run_is_critical_until_a_run_succeeds() {
 
 #[test]
 fn a_failed_verify_is_critical_for_both_jobs() {
-    let sandbox = Sandbox::new();
+    let sandbox = sandbox();
     std::fs::remove_file(sandbox.path().join("files/b.txt")).unwrap();
-    sandbox.run_job(FIRST, "files", 0);
+    sandbox.run_at(FIRST, "files", 0);
     // One file where the check wants two.
-    sandbox.run_job("2026-01-01T03:00:00Z", "check", 1);
+    sandbox.run_at("2026-01-01T03:00:00Z", "check", 1);
     let status = sandbox.status("2026-01-01T03:05:00Z", &[], 2);
     assert_eq!(row(&status.stdout, "check")[1], "CRITICAL");
     assert_eq!(row(&status.stdout, "files")[1], "CRITICAL");
@@ -330,9 +205,9 @@ fn a_failed_verify_is_critical_for_both_jobs() {
 
 #[test]
 fn an_unreadable_destination_is_unknown_unless_something_is_critical() {
-    let sandbox = Sandbox::new();
-    sandbox.run_job(FIRST, "files", 0);
-    sandbox.run_job("2026-01-01T03:00:00Z", "check", 0);
+    let sandbox = sandbox();
+    sandbox.run_at(FIRST, "files", 0);
+    sandbox.run_at("2026-01-01T03:00:00Z", "check", 0);
     // A second destination that cannot be listed: its path is a file.
     std::fs::write(sandbox.path().join("not-a-dir"), "").unwrap();
     sandbox.write_config(
@@ -368,7 +243,7 @@ fn an_unreadable_destination_is_unknown_unless_something_is_critical() {
 
 #[test]
 fn status_that_cannot_tell_is_unknown_not_an_error() {
-    let sandbox = Sandbox::new();
+    let sandbox = sandbox();
     sandbox.write_config("[jobs.files\n");
     let invalid = sandbox.status(FIRST, &[], 3);
     assert!(
@@ -402,54 +277,16 @@ fn status_that_cannot_tell_is_unknown_not_an_error() {
     );
 }
 
-/// Every sample of a textfile, parsed by the Prometheus Python client's own
-/// parser, as (family, type, sample name, labels, value).
-fn parse_textfile(path: &Path) -> Vec<(String, String, String, Value, f64)> {
-    const SCRIPT: &str = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-samples = []
-with open(sys.argv[1]) as f:
-    for family in text_string_to_metric_families(f.read()):
-        for s in family.samples:
-            samples.append([family.name, family.type, s.name, s.labels, s.value])
-print(json.dumps(samples))
-"#;
-    let output = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .arg(path)
-        .output()
-        .expect("python3 runs (scripts/servers install pip installs prometheus_client)");
-    assert!(
-        output.status.success(),
-        "the Prometheus parser rejected {} (or is missing: run `scripts/servers install pip`):\n{}\n{}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr),
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
-    let parsed: Vec<(String, String, String, Value, f64)> =
-        serde_json::from_slice(&output.stdout).unwrap();
-    parsed
-}
-
-fn sample(samples: &[(String, String, String, Value, f64)], name: &str, labels: Value) -> f64 {
-    samples
-        .iter()
-        .find(|(_, _, n, l, _)| n == name && *l == labels)
-        .map(|s| s.4)
-        .unwrap_or_else(|| panic!("no sample {name}{labels} in {samples:?}"))
-}
-
 #[test]
 fn the_prometheus_textfile_parses_and_omits_what_is_unknown() {
-    let sandbox = Sandbox::new();
-    sandbox.run_job(FIRST, "files", 0);
+    let sandbox = sandbox();
+    sandbox.run_at(FIRST, "files", 0);
     std::fs::rename(
         sandbox.path().join("files"),
         sandbox.path().join("files.away"),
     )
     .unwrap();
-    sandbox.run_job("2026-01-01T06:00:00Z", "files", 1);
+    sandbox.run_at("2026-01-01T06:00:00Z", "files", 1);
     std::fs::write(sandbox.path().join("not-a-dir"), "").unwrap();
     sandbox.write_config(
         &CONFIG
@@ -525,7 +362,7 @@ fn the_prometheus_textfile_parses_and_omits_what_is_unknown() {
         sample(&samples, "cairn_destination_artifacts", at("local")),
         1.0
     );
-    let bytes = walk(&sandbox.path().join("backups/files")) as f64;
+    let bytes = disk_usage(&sandbox.path().join("backups/files")) as f64;
     assert_eq!(
         sample(&samples, "cairn_destination_artifact_bytes", at("local")),
         bytes
@@ -560,7 +397,7 @@ fn the_prometheus_textfile_parses_and_omits_what_is_unknown() {
         sandbox.path().join("files"),
     )
     .unwrap();
-    sandbox.run_job("2026-01-01T07:00:00Z", "check", 0);
+    sandbox.run_at("2026-01-01T07:00:00Z", "check", 0);
     // Still CRITICAL: the last backup run failed.
     sandbox.status(
         "2026-01-01T07:05:00Z",
@@ -587,14 +424,14 @@ fn the_prometheus_textfile_parses_and_omits_what_is_unknown() {
 
 #[test]
 fn status_notify_reports_a_stale_job_once_per_episode() {
-    let sandbox = Sandbox::new();
+    let sandbox = sandbox();
     let events = sandbox.path().join("events.log");
     sandbox.write_config(&format!(
         "{CONFIG}\n[notify.log]\nkind = \"command\"\ncommand = \"echo \\\"$CAIRN_EVENT $CAIRN_JOB $CAIRN_MESSAGE\\\" >> {}\"\non = [\"stale\"]\n",
         events.display()
     ));
-    sandbox.run_job(FIRST, "files", 0);
-    sandbox.run_job("2026-01-01T03:00:00Z", "check", 0);
+    sandbox.run_at(FIRST, "files", 0);
+    sandbox.run_at("2026-01-01T03:00:00Z", "check", 0);
     let log = || std::fs::read_to_string(&events).unwrap_or_default();
 
     // Fresh: nothing sent.
@@ -613,8 +450,8 @@ fn status_notify_reports_a_stale_job_once_per_episode() {
         lines[0].starts_with("stale files job `files` is stale: newest good artifact is"),
         "{lines:?}"
     );
-    sandbox.run_job("2026-01-02T05:00:00Z", "files", 0);
-    sandbox.run_job("2026-01-02T05:30:00Z", "check", 0);
+    sandbox.run_at("2026-01-02T05:00:00Z", "files", 0);
+    sandbox.run_at("2026-01-02T05:30:00Z", "check", 0);
     sandbox.status("2026-01-02T06:00:00Z", &["--notify"], 0);
     // Fresh again, then stale again: a new episode, a new notice.
     let before = log();

@@ -3,79 +3,24 @@
 //! python3's http.server with a certificate from a CA that openssl makes
 //! for the test.
 
-use std::io::{BufRead, BufReader};
-
 use serde_json::Value;
 
-use super::{cairn_at, create_data, sandbox, FIRST_NOW, SECOND_ID, SECOND_NOW, SECRET};
-use crate::common::{cairn, run};
-
-/// An HTTPS server (python3's http.server) whose certificate for
-/// `localhost` is signed by a CA of the test's own; it appends each POST's
-/// path and body to `received`.
-const HTTPS_SERVER: &str = r#"
-import http.server, ssl, sys
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with open("received", "ab") as out:
-            out.write(self.path.encode() + b" " + body + b"\n")
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain("leaf.pem", "leaf.key")
-server.socket = context.wrap_socket(server.socket, server_side=True)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"#;
-
-/// Makes a CA (`ca.pem`) and a certificate for `localhost` it signed.
-const MAKE_CERTIFICATES: &str = r#"set -e
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=cairn test CA"
-openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj /CN=localhost
-printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n' > leaf.ext
-openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile leaf.ext
-"#;
-
-struct Python(std::process::Child);
-
-impl Drop for Python {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::notify::{
+    cairn_at, create_data, sandbox, HttpsServer, FIRST_NOW, SECOND_ID, SECOND_NOW, SECRET,
+};
+use crate::common::Cairn;
 
 #[test]
 fn https_webhooks_check_the_certificate_against_the_system_roots() {
     let tls = tempfile::tempdir().unwrap();
-    let made = run(std::process::Command::new("sh")
-        .args(["-c", MAKE_CERTIFICATES])
-        .current_dir(tls.path()));
-    assert_eq!(made.code, 0, "openssl makes certificates: {}", made.stderr);
-    let mut server = Python(
-        std::process::Command::new("python3")
-            .args(["-c", HTTPS_SERVER])
-            .current_dir(tls.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs"),
-    );
-    let mut port = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
+    let server = HttpsServer::start(tls.path());
     let dir = sandbox(&format!(
         r#"[notify.secure]
 kind = "webhook"
 url = "https://localhost:{}/ping/{SECRET}"
 on = ["success"]
 "#,
-        port.trim()
+        server.port
     ));
     let dir = dir.path();
     create_data(dir);
@@ -97,10 +42,11 @@ on = ["success"]
     );
 
     // SSL_CERT_FILE replaces the system's roots (as for curl and openssl).
-    let trusted = run(cairn(dir)
-        .env("CAIRN_NOW", SECOND_NOW)
+    let trusted = Cairn::new(dir)
+        .now(SECOND_NOW)
         .env("SSL_CERT_FILE", tls.path().join("ca.pem"))
-        .args(["run", "files"]));
+        .args(["run", "files"])
+        .run();
     assert_eq!(trusted.code, 0, "{}", trusted.stderr);
     assert!(
         !trusted.stderr.contains("warning: notifier"),
