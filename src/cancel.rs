@@ -50,6 +50,16 @@ impl Cancel {
             .clone()
     }
 
+    /// `error` with the reason of the cancel added when it does not say it
+    /// already: a dump that died of the timeout's SIGTERM reads
+    /// "pg_dump exited 143 (timed out after 1h)".
+    pub fn explain(&self, error: String) -> String {
+        match self.reason() {
+            Some(reason) if !error.contains(&reason) => format!("{error} ({reason})"),
+            _ => error,
+        }
+    }
+
     /// An error for the pipeline to stop with, when cancelled.
     pub fn check(&self) -> std::io::Result<()> {
         if self.is_cancelled() {

@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::format::human_bytes;
 use crate::manifest::Reason;
+use crate::state::StateDir;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,12 +70,47 @@ pub struct DestinationRecord {
 }
 
 impl RunRecord {
+    /// Why the run failed, one part per cause: the run's own error, then
+    /// each destination's that does not merely repeat it ("aborted: <the
+    /// run's error>" says nothing new). Empty for a successful run.
+    pub fn failure_reasons(&self) -> Vec<String> {
+        let mut parts: Vec<String> = self.error.iter().cloned().collect();
+        for (destination, outcome) in &self.destinations {
+            let Some(error) = &outcome.error else {
+                continue;
+            };
+            if !self
+                .error
+                .as_ref()
+                .is_some_and(|e| error.contains(e.as_str()))
+            {
+                parts.push(format!("destination `{destination}`: {error}"));
+            }
+        }
+        parts
+    }
+
+    /// One line for a failed run: "job `app` failed (run ID): why; why".
+    pub fn failure_summary(&self) -> String {
+        let reasons = self.failure_reasons();
+        if reasons.is_empty() {
+            format!("job `{}` failed (run {})", self.job, self.id)
+        } else {
+            format!(
+                "job `{}` failed (run {}): {}",
+                self.job,
+                self.id,
+                reasons.join("; ")
+            )
+        }
+    }
+
     /// What the run stored: "1.2 GiB read, 340 MiB stored at local, offsite".
     pub fn stored_summary(&self) -> String {
         format!(
             "{} read, {} stored at {}",
-            crate::run::human_bytes(self.raw_size),
-            crate::run::human_bytes(self.stored_size),
+            human_bytes(self.raw_size),
+            human_bytes(self.stored_size),
             self.destinations
                 .keys()
                 .cloned()
@@ -84,11 +120,47 @@ impl RunRecord {
     }
 }
 
+/// The runs as the table `cairn history` prints, oldest first.
+pub fn table(records: &[RunRecord]) -> String {
+    if records.is_empty() {
+        return "No runs recorded yet.\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<20} {:<20} {:<9} {:>9} {:>10} {:>10}  {}\n",
+        "JOB", "RUN", "REASON", "OUTCOME", "DURATION", "STORED", "ERROR"
+    );
+    for record in records {
+        let duration = (record.finished_at - record.started_at)
+            .num_seconds()
+            .max(0) as u64;
+        let error = record
+            .error
+            .clone()
+            .or_else(|| {
+                record
+                    .destinations
+                    .iter()
+                    .find_map(|(d, o)| o.error.as_ref().map(|e| format!("{d}: {e}")))
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:<20} {:<20} {:<9} {:>9} {:>10} {:>10}  {}\n",
+            record.job,
+            record.id,
+            format!("{:?}", record.reason).to_lowercase(),
+            format!("{:?}", record.outcome).to_lowercase(),
+            crate::duration::Duration::from_seconds(duration).to_string(),
+            human_bytes(record.stored_size),
+            error
+        ));
+    }
+    out
+}
+
 /// Appends a record to the job's history file and fsyncs it.
-pub fn append(state_dir: &Path, record: &RunRecord) -> std::io::Result<()> {
-    let dir = state_dir.join("history");
-    fs_err::create_dir_all(&dir)?;
-    let path = dir.join(format!("{}.jsonl", record.job));
+pub fn append(state: &StateDir, record: &RunRecord) -> std::io::Result<()> {
+    fs_err::create_dir_all(state.history())?;
+    let path = state.history_file(&record.job);
     let mut line = serde_json::to_vec(record).expect("records serialize");
     line.push(b'\n');
     let mut file = fs_err::OpenOptions::new()
@@ -101,11 +173,11 @@ pub fn append(state_dir: &Path, record: &RunRecord) -> std::io::Result<()> {
 
 /// Every record of `job` (or of all jobs), oldest first. Lines that do not
 /// parse (a crash mid-write) are skipped.
-pub fn read(state_dir: &Path, job: Option<&str>) -> std::io::Result<Vec<RunRecord>> {
-    let dir = state_dir.join("history");
+pub fn read(state: &StateDir, job: Option<&str>) -> std::io::Result<Vec<RunRecord>> {
+    let dir = state.history();
     let mut files = Vec::new();
     match job {
-        Some(job) => files.push(dir.join(format!("{job}.jsonl"))),
+        Some(job) => files.push(state.history_file(job)),
         None => match fs_err::read_dir(&dir) {
             Ok(entries) => {
                 for entry in entries {

@@ -8,27 +8,31 @@
 
 pub mod apply;
 pub mod atomic;
+pub mod backup;
 pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod destinations;
 pub mod duration;
 pub mod exit;
+pub mod format;
 pub mod graph;
 pub mod history;
 pub mod inventory;
 pub mod lock;
 pub mod manifest;
 pub mod notify;
+pub mod ops;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
 pub mod restore;
 pub mod retention;
-pub mod run;
 pub mod schedule;
+pub mod state;
 pub mod status;
 pub mod stores;
+pub mod units;
 
 use std::ffi::OsString;
 

@@ -172,6 +172,38 @@ pub fn describe(policy: &RetentionPolicy) -> String {
     parts.join(", ")
 }
 
+/// The table `cairn retention` prints: each given timestamp, kept or pruned
+/// and why, then the counts (periods in `timezone`).
+pub fn table(
+    given: &[String],
+    decisions: &[Decision],
+    policy: &RetentionPolicy,
+    timezone: Tz,
+) -> String {
+    let width = given.iter().map(String::len).max().unwrap_or(0);
+    let mut out = String::new();
+    for (time, decision) in given.iter().zip(decisions) {
+        if decision.keep {
+            out.push_str(&format!(
+                "keep   {time:width$}  {}\n",
+                decision.reasons.join(", ")
+            ));
+        } else {
+            out.push_str(&format!(
+                "prune  {time:width$}  outside {}\n",
+                describe(policy)
+            ));
+        }
+    }
+    let kept = decisions.iter().filter(|d| d.keep).count();
+    out.push_str(&format!(
+        "\n{kept} kept, {} pruned by {} (periods in {timezone}).\n",
+        decisions.len() - kept,
+        describe(policy)
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

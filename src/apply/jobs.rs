@@ -7,19 +7,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{ApplyOptions, Outcome};
+use super::{ApplyOptions, JobRunner, Outcome};
 use crate::config::model::Config;
 use crate::destinations::{Destination, Found};
 use crate::history::{Outcome as RunOutcome, RunRecord};
-use crate::manifest::Reason;
-use crate::plan::{Action, ActionKind, Host, Plan};
-use crate::run::{self, RunOptions};
+use crate::plan::{Action, ActionKind, Plan};
 
-pub(super) async fn apply(
+pub(super) async fn apply<R: JobRunner>(
     plan: &Plan,
     config: &Config,
-    host: &Host,
     options: &ApplyOptions,
+    runner: &R,
     outcome: &mut Outcome,
 ) {
     let runs: Vec<&str> = plan
@@ -28,7 +26,7 @@ pub(super) async fn apply(
         .filter(|a| a.action == ActionKind::Run)
         .filter_map(|a| a.job.as_deref())
         .collect();
-    let records = run_jobs(&runs, config, host, options, outcome).await;
+    let records = run_jobs(&runs, config, options, runner, outcome).await;
 
     let mut deletions: Vec<&Action> = Vec::new();
     for action in plan
@@ -59,21 +57,21 @@ pub(super) async fn apply(
 
 /// Runs the jobs, each after the jobs it waits for; returns each job's
 /// record (`None` when it was skipped or could not start).
-async fn run_jobs(
+async fn run_jobs<R: JobRunner>(
     jobs: &[&str],
     config: &Config,
-    host: &Host,
     options: &ApplyOptions,
+    runner: &R,
     outcome: &mut Outcome,
 ) -> BTreeMap<String, Option<RunRecord>> {
     let planned: BTreeSet<&str> = jobs.iter().copied().collect();
     // Only jobs this apply runs are waited for.
+    let graph = config.dependency_graph();
     let waits_for = |job: &str| -> Vec<String> {
-        config.jobs[job]
-            .waits_for()
+        graph
+            .runs_after(job)
             .into_iter()
             .filter(|other| planned.contains(other.as_str()))
-            .map(ToString::to_string)
             .collect()
     };
     let mut done: BTreeMap<String, Option<RunRecord>> = BTreeMap::new();
@@ -105,21 +103,9 @@ async fn run_jobs(
                 done.insert(job.to_owned(), None);
                 continue;
             }
-            let run_options = RunOptions {
-                reason: Reason::Scheduled,
-                now: options.now,
-                store: None,
-            };
-            running.push(async move {
-                let result = run::run(config, job, host, run_options).await;
-                // Here, not in the loop: a slow notifier holds up only the
-                // jobs that run after this one.
-                if let Ok(record) = &result {
-                    let state_dir = host.local(&config.settings.state_dir);
-                    crate::notify::after_run(config, &state_dir, record).await;
-                }
-                (job, result)
-            });
+            // The runner notifies in the job's own future: a slow notifier
+            // holds up only the jobs that run after this one.
+            running.push(async move { (job, runner.run(job).await) });
         }
         let Some((job, result)) = running.next().await else {
             break;
@@ -129,7 +115,7 @@ async fn run_jobs(
                 if record.outcome == RunOutcome::Success {
                     outcome.ran += 1;
                 } else {
-                    outcome.errors.push(describe_failure(&record));
+                    outcome.errors.push(record.failure_summary());
                 }
                 Some(record)
             }
@@ -143,26 +129,6 @@ async fn run_jobs(
         done.insert(job.to_owned(), record);
     }
     done
-}
-
-fn describe_failure(record: &RunRecord) -> String {
-    let mut parts = Vec::new();
-    if let Some(error) = &record.error {
-        parts.push(error.clone());
-    }
-    for (destination, outcome) in &record.destinations {
-        if let Some(error) = &outcome.error {
-            if record.error.as_deref().is_none_or(|e| !error.contains(e)) {
-                parts.push(format!("destination `{destination}`: {error}"));
-            }
-        }
-    }
-    format!(
-        "job `{}` failed (run {}): {}",
-        record.job,
-        record.id,
-        parts.join("; ")
-    )
 }
 
 /// Prunes and cleanups, each checked against what the plan saw: an artifact

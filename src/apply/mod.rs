@@ -9,9 +9,12 @@ use std::process::Command;
 
 use crate::atomic;
 use crate::config::model::Config;
-use crate::lock;
-use crate::plan::{Action, ActionKind, Host, Plan};
-use crate::schedule::render::{self as files, CronEntry};
+use futures::future::LocalBoxFuture;
+
+use crate::history::RunRecord;
+use crate::plan::{Action, ActionKind, Plan};
+use crate::state::Host;
+use crate::units::{self as files, CronEntry};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ApplyError {
@@ -26,12 +29,12 @@ pub enum ApplyError {
     },
 }
 
-/// Takes the global apply lock `STATE_DIR/apply.lock` (under `--root`).
-pub fn lock(config: &Config, host: &Host) -> Result<lock::Lock, lock::LockError> {
-    lock::acquire(
-        &host.local(&config.settings.state_dir).join("apply.lock"),
-        "another `cairn apply`",
-    )
+/// Runs one due job for apply and returns its record; the caller (ops)
+/// supplies it, with the job's lock, history and notifications.
+pub trait JobRunner {
+    type Error: std::fmt::Display;
+
+    fn run<'a>(&'a self, job: &'a str) -> LocalBoxFuture<'a, Result<RunRecord, Self::Error>>;
 }
 
 /// What apply did, for its closing lines.
@@ -49,6 +52,22 @@ pub struct Outcome {
     pub errors: Vec<String>,
 }
 
+impl Outcome {
+    /// The closing line of `cairn apply`.
+    pub fn summary(&self) -> String {
+        format!(
+            "\nApply complete! Resources: {} added, {} changed, {} destroyed; {} run{}, {} pruned, {} cleaned up.\n",
+            self.added,
+            self.changed,
+            self.destroyed,
+            self.ran,
+            if self.ran == 1 { "" } else { "s" },
+            self.pruned,
+            self.cleaned
+        )
+    }
+}
+
 /// How apply runs jobs.
 pub struct ApplyOptions {
     /// Jobs run at once.
@@ -59,14 +78,15 @@ pub struct ApplyOptions {
 
 /// Applies `plan`: files first, each written atomically, then the runs with
 /// their prunes, then the other prunes and the cleanups.
-pub async fn apply(
+pub async fn apply<R: JobRunner>(
     plan: &Plan,
     config: &Config,
     host: &Host,
     options: &ApplyOptions,
+    runner: &R,
 ) -> Result<Outcome, ApplyError> {
     let mut outcome = apply_files(plan, config, host)?;
-    jobs::apply(plan, config, host, options, &mut outcome).await;
+    jobs::apply(plan, config, options, runner, &mut outcome).await;
     Ok(outcome)
 }
 

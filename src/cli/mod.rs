@@ -8,19 +8,21 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use miette::miette;
 
-use crate::config::{self, Config, LoadOptions};
-use crate::graph::Graph;
-use crate::output;
-use crate::plan::{self, render as plan_render, Host};
-use crate::ExitStatus;
+use crate::config::{self, Config};
+use crate::state::Host;
+use crate::{format, ops, output, ExitStatus};
 
-mod planning;
-mod recovery;
-mod runs;
-
-use planning::{apply, plan};
-use recovery::{restore, status, verify};
-use runs::{history, inventory, retention, run_job};
+mod apply;
+mod graph;
+mod history;
+mod inventory;
+mod plan;
+mod restore;
+mod retention;
+mod run;
+mod status;
+mod validate;
+mod verify;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -218,7 +220,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         }
     };
     match cli.command {
-        Command::Validate { json } => validate(&cli.global, json),
+        Command::Validate { json } => validate::validate(&cli.global, json),
         Command::Schema => {
             output::print(&config::json_schema())?;
             Ok(ExitStatus::Success)
@@ -229,138 +231,35 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
             output::print(&String::from_utf8_lossy(&buffer))?;
             Ok(ExitStatus::Success)
         }
-        Command::Graph { format } => graph(&cli.global, format),
-        Command::Plan(args) => plan(&cli.global, &args),
-        Command::Apply(args) => apply(&cli.global, &args),
-        Command::Run { job, force_prune } => run_job(&cli.global, &job, force_prune),
-        Command::Inventory { job, json } => inventory(&cli.global, job.as_deref(), json),
-        Command::History { job, json } => history(&cli.global, job.as_deref(), json),
-        Command::Retention { policy, json } => retention(&cli.global, &policy, json),
+        Command::Graph { format } => graph::graph(&cli.global, format),
+        Command::Plan(args) => plan::plan(&cli.global, &args),
+        Command::Apply(args) => apply::apply(&cli.global, &args),
+        Command::Run { job, force_prune } => run::run(&cli.global, &job, force_prune),
+        Command::Inventory { job, json } => inventory::inventory(&cli.global, job.as_deref(), json),
+        Command::History { job, json } => history::history(&cli.global, job.as_deref(), json),
+        Command::Retention { policy, json } => retention::retention(&cli.global, &policy, json),
         Command::Status {
             json,
             prometheus,
             notify,
-        } => status(&cli.global, json, prometheus.as_deref(), notify),
-        Command::Restore(args) => restore(&cli.global, &args),
-        Command::Verify { job, identity } => verify(&cli.global, &job, identity.as_deref()),
+        } => status::status(&cli.global, json, prometheus.as_deref(), notify),
+        Command::Restore(args) => restore::restore(&cli.global, &args),
+        Command::Verify { job, identity } => verify::verify(&cli.global, &job, identity.as_deref()),
     }
-}
-
-fn load_options<'a>(
-    global: &'a GlobalArgs,
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-) -> LoadOptions<'a> {
-    LoadOptions {
-        path: &global.config,
-        env: global.env.as_deref(),
-        lookup,
-        host_timezone: host_timezone(),
-    }
-}
-
-fn validate(global: &GlobalArgs, json: bool) -> miette::Result<ExitStatus> {
-    let lookup = |name: &str| std::env::var(name).ok();
-    let result = config::load(&load_options(global, &lookup));
-    let warnings = match result
-        .as_ref()
-        .map_or_else(|d| d.warning_count(), |(_, d)| d.warning_count())
-    {
-        0 => String::new(),
-        n => format!(", {}", count(n, "warning")),
-    };
-    let (diagnostics, summary) = match &result {
-        Ok((config, diagnostics)) => (
-            diagnostics,
-            format!(
-                "{} is valid: {}, {}, {}{warnings}.\n",
-                global.config.display(),
-                count(config.stores.len(), "store"),
-                count(config.destinations.len(), "destination"),
-                count(config.jobs.len(), "job"),
-            ),
-        ),
-        Err(diagnostics) => (
-            diagnostics,
-            format!(
-                "{} is invalid: {}{warnings}.\n",
-                global.config.display(),
-                count(diagnostics.error_count(), "error"),
-            ),
-        ),
-    };
-    if json {
-        let report = serde_json::json!({
-            "format_version": 1,
-            "valid": result.is_ok(),
-            "errors": diagnostics.error_count(),
-            "warnings": diagnostics.warning_count(),
-            "diagnostics": diagnostics.to_json(),
-        });
-        output::print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&report).expect("JSON values serialize")
-        ))?;
-    } else {
-        eprint!(
-            "{}",
-            diagnostics.render(output::stderr_colour(), output::width())
-        );
-        if result.is_ok() {
-            output::print(&summary)?;
-        } else {
-            eprint!("{summary}");
-        }
-    }
-    Ok(if result.is_ok() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Failure
-    })
-}
-
-/// "1 job", "2 jobs".
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-/// The host's time zone, which cron entries fire in: /etc/timezone, else the
-/// /etc/localtime link, else UTC.
-fn host_timezone() -> String {
-    if let Ok(zone) = fs_err::read_to_string("/etc/timezone") {
-        let zone = zone.trim();
-        if !zone.is_empty() {
-            return zone.to_owned();
-        }
-    }
-    if let Ok(target) = std::fs::read_link("/etc/localtime") {
-        let target = target.to_string_lossy();
-        if let Some((_, zone)) = target.split_once("zoneinfo/") {
-            return zone.to_owned();
-        }
-    }
-    "UTC".to_owned()
 }
 
 /// Loads and validates the configuration for a command that needs a valid
 /// one: warnings go to stderr, errors end the command.
 fn load_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
-    let lookup = |name: &str| std::env::var(name).ok();
-    match config::load(&load_options(global, &lookup)) {
-        Ok((config, diagnostics)) => {
+    match ops::load::load(&global.config, global.env.as_deref()) {
+        Ok(loaded) => {
             eprint!(
                 "{}",
-                diagnostics.render(output::stderr_colour(), output::width())
+                loaded
+                    .diagnostics
+                    .render(output::stderr_colour(), output::width())
             );
-            let mut fingerprint = String::new();
-            for source in diagnostics.sources.iter() {
-                fingerprint.push_str(&format!("{}\n{}\n", source.name, source.text));
-            }
-            fingerprint.push_str(&format!("env={:?}\n", global.env));
-            Ok((config, plan::digest(&fingerprint)))
+            Ok((loaded.config, loaded.digest))
         }
         Err(diagnostics) => {
             eprint!(
@@ -371,7 +270,7 @@ fn load_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
                 help = "`cairn validate` lists the same errors; fix them and run the command again",
                 "{} is invalid ({})",
                 global.config.display(),
-                count(diagnostics.error_count(), "error")
+                format::count(diagnostics.error_count(), "error")
             ))
         }
     }
@@ -383,18 +282,9 @@ fn host(global: &GlobalArgs) -> Host {
     }
 }
 
-fn graph(global: &GlobalArgs, format: GraphFormat) -> miette::Result<ExitStatus> {
-    let (config, _) = load_config(global)?;
-    let graph = Graph::build(&config);
-    output::print(&match format {
-        GraphFormat::Text => graph.to_text(),
-        GraphFormat::Dot => graph.to_dot(),
-    })?;
-    Ok(ExitStatus::Success)
-}
-
 /// The clock: `CAIRN_NOW` (RFC 3339) when set, else the system clock.
 fn now() -> miette::Result<chrono::DateTime<chrono::Utc>> {
+    #[allow(clippy::disallowed_methods)] // SPEC §11: CAIRN_NOW replaces the clock.
     match std::env::var("CAIRN_NOW") {
         Ok(text) => chrono::DateTime::parse_from_rfc3339(&text)
             .map(|t| t.with_timezone(&chrono::Utc))

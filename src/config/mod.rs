@@ -8,6 +8,7 @@
 pub mod de;
 pub mod diagnostic;
 mod forms;
+pub mod graph;
 pub mod interpolate;
 pub mod model;
 pub mod name;

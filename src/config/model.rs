@@ -137,7 +137,33 @@ impl Job {
     }
 }
 
+/// There is no job of that name in the configuration.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("there is no job `{job}` in the configuration")]
+#[diagnostic(help("the jobs are: {known}"))]
+pub struct UnknownJob {
+    pub job: String,
+    pub known: String,
+}
+
 impl Config {
+    /// The job `name`, or an error that lists the jobs there are.
+    pub fn job(&self, name: &str) -> Result<&Job, UnknownJob> {
+        self.jobs
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, job)| job)
+            .ok_or_else(|| UnknownJob {
+                job: name.to_owned(),
+                known: self
+                    .jobs
+                    .keys()
+                    .map(|j| j.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
     /// The store a job reads: its own for a backup job, the verified job's
     /// for a verify job.
     pub fn store_of(&self, job: &Job) -> &Store {

@@ -98,6 +98,14 @@ pub struct Listing {
     pub uploads: Vec<OpenUpload>,
 }
 
+/// The artifact ID of a run started at `time`: `YYYYMMDDTHHMMSSZ` (a run
+/// that finds it taken adds `-2`, `-3`…).
+pub fn artifact_id(time: DateTime<Utc>) -> String {
+    time.format(ID_FORMAT).to_string()
+}
+
+const ID_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
 /// Parses an artifact ID (`YYYYMMDDTHHMMSSZ`, optionally `-N`) into its time.
 pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
     let base = match id.split_once('-') {
@@ -108,7 +116,7 @@ pub fn id_time(id: &str) -> Option<DateTime<Utc>> {
     if base.len() != 16 {
         return None;
     }
-    chrono::NaiveDateTime::parse_from_str(base, "%Y%m%dT%H%M%SZ")
+    chrono::NaiveDateTime::parse_from_str(base, ID_FORMAT)
         .ok()
         .map(|t| t.and_utc())
 }

@@ -30,7 +30,6 @@ mod command;
 mod webhook;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
@@ -39,6 +38,7 @@ use serde::Serialize;
 use crate::config::model::{Config, Event, Notify};
 use crate::history::{self, DestinationRecord, Outcome, RunRecord, VerifyRecord};
 use crate::manifest::Reason;
+use crate::state::StateDir;
 
 pub use webhook::FORMAT_VERSION;
 
@@ -120,13 +120,13 @@ fn comparable(earlier: &RunRecord, record: &RunRecord) -> bool {
     earlier.reason != Reason::Safety && earlier.verify.is_some() == record.verify.is_some()
 }
 
-/// Sends the notices `record` calls for, after `run::run` appended it to
-/// the history in `state_dir`; prints a `warning:` per failed delivery.
-pub async fn after_run(config: &Config, state_dir: &Path, record: &RunRecord) {
+/// Sends the notices `record` calls for, after it was appended to the
+/// history in `state`; prints a `warning:` per failed delivery.
+pub async fn after_run(config: &Config, state: &StateDir, record: &RunRecord) {
     if config.notify.is_empty() || record.reason == Reason::Safety {
         return;
     }
-    let history = history::read(state_dir, Some(&record.job)).unwrap_or_else(|error| {
+    let history = history::read(state, Some(&record.job)).unwrap_or_else(|error| {
         eprintln!(
             "warning: cannot read the run history of job `{}` ({error}); a recovery is notified as a plain success",
             record.job
@@ -212,24 +212,11 @@ impl Notice {
 fn run_message(event: Event, record: &RunRecord) -> String {
     let job = &record.job;
     if record.outcome == Outcome::Failed {
-        let mut parts: Vec<String> = record.error.iter().cloned().collect();
-        for (destination, outcome) in &record.destinations {
-            let Some(error) = &outcome.error else {
-                continue;
-            };
-            // "aborted: <the run's error>" says nothing new.
-            if !record
-                .error
-                .as_ref()
-                .is_some_and(|e| error.contains(e.as_str()))
-            {
-                parts.push(format!("destination `{destination}`: {error}"));
-            }
-        }
-        return if parts.is_empty() {
+        let reasons = record.failure_reasons();
+        return if reasons.is_empty() {
             format!("job `{job}` failed (run {})", record.id)
         } else {
-            format!("job `{job}` failed: {}", parts.join("; "))
+            format!("job `{job}` failed: {}", reasons.join("; "))
         };
     }
     let done = match &record.verify {

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{observed_digest, Action, ActionKind, Host, PlanOptions};
+use super::{observed_digest, Action, ActionKind, PlanOptions};
 use crate::config::model::{Config, Job, JobKind};
 use crate::destinations::{Found, FoundState, Listing};
 use crate::history::{self, Outcome, RunRecord};
 use crate::inventory;
 use crate::manifest::Reason;
 use crate::retention;
+use crate::state::Host;
 
 /// How long data without a manifest may sit before cleanup removes it: a
 /// run in progress is never this old.
@@ -82,10 +83,7 @@ fn job_state(
             last_at.insert(destination.clone(), outcome.outcome);
         }
     }
-    let lock = host
-        .local(&config.settings.state_dir)
-        .join("locks")
-        .join(format!("{job}.lock"));
+    let lock = host.state_dir(&config.settings.state_dir).job_lock(job);
     JobState {
         last_success,
         last_at,
@@ -97,11 +95,11 @@ fn job_state(
 pub async fn plan(config: &Config, host: &Host, options: &PlanOptions<'_>) -> JobPlan {
     let mut actions = Vec::new();
     let mut notes = Vec::new();
-    let state_dir = host.local(&config.settings.state_dir);
-    let records = history::read(&state_dir, None).unwrap_or_else(|error| {
+    let state = host.state_dir(&config.settings.state_dir);
+    let records = history::read(&state, None).unwrap_or_else(|error| {
         notes.push(format!(
             "the run history in {} cannot be read: {error}",
-            state_dir.display()
+            state.root().display()
         ));
         Vec::new()
     });
@@ -235,23 +233,12 @@ fn due(
     }
     Some(format!(
         "last success {} ago; due since {}",
-        ago(now - last),
+        crate::format::age(now - last),
         scheduled.format("%Y-%m-%d %H:%M %Z")
     ))
 }
 
 /// "12m", "26h", "3d4h": how long ago, to the minute; hours up to two days.
-fn ago(elapsed: chrono::Duration) -> String {
-    let minutes = elapsed.num_minutes().max(0);
-    let hours = minutes / 60;
-    match (hours, hours / 24, hours % 24) {
-        (0, _, _) => format!("{minutes}m"),
-        (h, _, _) if h < 48 => format!("{h}h"),
-        (_, d, 0) => format!("{d}d"),
-        (_, d, h) => format!("{d}d{h}h"),
-    }
-}
-
 fn artifact_address(destination: &str, found: &Found) -> String {
     format!("artifact.{destination}.{}.{}", found.job, found.id)
 }
@@ -406,13 +393,7 @@ fn cleanup(
         .map(|r| (r.job.as_str(), r.id.as_str()))
         .collect();
     let running = |job: &str| {
-        crate::lock::holder(
-            &host
-                .local(&config.settings.state_dir)
-                .join("locks")
-                .join(format!("{job}.lock")),
-        )
-        .is_some()
+        crate::lock::holder(&host.state_dir(&config.settings.state_dir).job_lock(job)).is_some()
     };
     let why = |job: &str, id: &str, what: &str| {
         if finished.contains(&(job, id)) {
@@ -478,18 +459,5 @@ fn cleanup(
                 ..Action::default()
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_read_naturally() {
-        assert_eq!(ago(chrono::Duration::minutes(12)), "12m");
-        assert_eq!(ago(chrono::Duration::hours(26)), "26h");
-        assert_eq!(ago(chrono::Duration::hours(76)), "3d4h");
-        assert_eq!(ago(chrono::Duration::days(3)), "3d");
     }
 }

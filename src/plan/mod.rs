@@ -14,27 +14,12 @@ use similar::TextDiff;
 
 use crate::config::model::Config;
 use crate::config::raw::Scheduler;
-use crate::schedule::render as files;
+use crate::state::Host;
+use crate::units as files;
 pub use observe::Observed;
 
 /// The version of the plan JSON format; bumped on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Where cairn writes for itself: `--root` prefixes every such path.
-#[derive(Debug, Clone, Default)]
-pub struct Host {
-    pub root: Option<PathBuf>,
-}
-
-impl Host {
-    /// `path` as seen on this machine: under `--root` when given.
-    pub fn local(&self, path: &Path) -> PathBuf {
-        match &self.root {
-            Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
-            None => path.to_owned(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -437,20 +422,5 @@ mod tests {
             "job.app",
             "artifact.local.apple.20261121T021500Z"
         ));
-    }
-
-    #[test]
-    fn root_prefixes_absolute_paths() {
-        let host = Host {
-            root: Some("/tmp/r".into()),
-        };
-        assert_eq!(
-            host.local(Path::new("/etc/systemd/system")),
-            PathBuf::from("/tmp/r/etc/systemd/system")
-        );
-        assert_eq!(
-            Host::default().local(Path::new("/etc")),
-            PathBuf::from("/etc")
-        );
     }
 }

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use super::{Host, PlanError};
+use super::PlanError;
 use crate::config::model::Config;
 use crate::config::raw::Scheduler;
-use crate::schedule::render::{self as files, CronEntry};
+use crate::state::Host;
+use crate::units::{self as files, CronEntry};
 
 /// What is installed now for this configuration.
 #[derive(Debug, Default)]

@@ -74,18 +74,7 @@ pub fn backup_job<'c>(
     config: &'c Config,
     name: &str,
 ) -> Result<(&'c Job, &'c Backup), RestoreError> {
-    let Some(job) = config
-        .jobs
-        .iter()
-        .find(|(n, _)| n.as_str() == name)
-        .map(|(_, j)| j)
-    else {
-        let known: Vec<&str> = config.jobs.keys().map(|j| j.as_str()).collect();
-        return Err(RestoreError::refused(
-            format!("there is no job `{name}` in the configuration"),
-            format!("the jobs are: {}", known.join(", ")),
-        ));
-    };
+    let job = config.job(name)?;
     match &job.kind {
         JobKind::Backup(backup) => Ok((job, backup)),
         JobKind::Verify(verify) => Err(RestoreError::refused(

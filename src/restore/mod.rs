@@ -31,9 +31,6 @@ pub use target::Target;
 
 use crate::cancel::Cancel;
 use crate::config::model::{Config, Store};
-use crate::history::Outcome;
-use crate::manifest::Reason;
-use crate::plan::Host;
 use crate::stores::StoreError;
 
 /// Why a restore did not happen or did not complete.
@@ -44,6 +41,9 @@ pub enum RestoreError {
     Refused { message: String, help: String },
     #[error("{0}")]
     Failed(String),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    UnknownJob(#[from] crate::config::model::UnknownJob),
 }
 
 impl RestoreError {
@@ -77,13 +77,15 @@ pub struct RestoreOptions<'a> {
 }
 
 /// Restores one job's artifact into its store or `--to`. Prints each step
-/// on stderr; returns the notes of the target.
+/// on stderr; returns the notes of the target. A non-empty target is only
+/// replaced with `--force`, and only after `safety_backup` (given the
+/// target as a store to dump) succeeded.
 pub fn restore(
     runtime: &tokio::runtime::Handle,
     config: &Config,
-    host: &Host,
     job: &str,
     options: &RestoreOptions<'_>,
+    safety_backup: &mut dyn FnMut(Store) -> Result<(), RestoreError>,
 ) -> Result<Vec<String>, RestoreError> {
     let (job, backup) = artifact::backup_job(config, job)?;
     let chosen = runtime.block_on(artifact::choose(config, job, backup, &options.selection))?;
@@ -95,7 +97,7 @@ pub fn restore(
         chosen.destination.name(),
         manifest.streams.len(),
         if manifest.streams.len() == 1 { "" } else { "s" },
-        crate::run::human_bytes(manifest.streams.iter().map(|s| s.stored_size).sum()),
+        crate::format::human_bytes(manifest.streams.iter().map(|s| s.stored_size).sum()),
         manifest
             .started_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -120,14 +122,7 @@ pub fn restore(
         say(&format!(
             "{existing}: taking a safety backup of it first (--force)"
         ));
-        safety_backup(
-            runtime,
-            config,
-            host,
-            job.name.as_str(),
-            target.as_store(),
-            options.now,
-        )?;
+        safety_backup(target.as_store())?;
         say(&format!("clearing {}", target.describe()));
         target.clear(&streams)?;
     }
@@ -208,7 +203,7 @@ pub fn check_checksums(
         say(&format!(
             "checked {} ({}): sha256 matches the manifest",
             stream.name,
-            crate::run::human_bytes(stream.stored_size)
+            crate::format::human_bytes(stream.stored_size)
         ));
     }
     Ok(())
@@ -257,53 +252,6 @@ pub fn load(
             )));
         }
     }
-    Ok(())
-}
-
-/// Takes a safety backup of what a forced restore is about to replace: a run
-/// of the job with its destinations and settings, dumping `store` (the
-/// target), marked `reason = "safety"`.
-fn safety_backup(
-    runtime: &tokio::runtime::Handle,
-    config: &Config,
-    host: &Host,
-    job: &str,
-    store: Store,
-    now: DateTime<Utc>,
-) -> Result<(), RestoreError> {
-    let options = crate::run::RunOptions {
-        reason: Reason::Safety,
-        now,
-        store: Some(store),
-    };
-    let record = runtime
-        .block_on(crate::run::run(config, job, host, options))
-        .map_err(|e| RestoreError::Failed(format!("the safety backup could not start: {e}")))?;
-    if record.outcome == Outcome::Failed {
-        let why = record.error.clone().unwrap_or_else(|| {
-            record
-                .destinations
-                .iter()
-                .filter_map(|(d, o)| o.error.as_ref().map(|e| format!("{d}: {e}")))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
-        return Err(RestoreError::refused(
-            format!("the safety backup of the target failed ({why}); nothing was restored and the target was not touched"),
-            "fix the cause and rerun; a forced restore never replaces data it could not back up first",
-        ));
-    }
-    say(&format!(
-        "safety backup {} written to {} (kept {} days, outside retention)",
-        record.id,
-        record
-            .destinations
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
-        crate::plan::jobs::SAFETY_DAYS
-    ));
     Ok(())
 }
 
@@ -371,34 +319,6 @@ impl<R: Read> Read for Verified<R> {
         }
         Ok(n)
     }
-}
-
-/// Every backup job, each after the jobs it waits for (SPEC §3), for
-/// `restore --all`; ties in name order.
-pub fn backup_jobs_in_order(config: &Config) -> Vec<String> {
-    let mut done: Vec<String> = Vec::new();
-    let mut left: Vec<&crate::config::model::Job> = config.jobs.values().collect();
-    while !left.is_empty() {
-        let before = left.len();
-        left.retain(|job| {
-            let ready = job
-                .waits_for()
-                .iter()
-                .all(|w| done.iter().any(|d| d == w.as_str()) || !config.jobs.contains_key(*w));
-            if ready {
-                done.push(job.name.to_string());
-            }
-            !ready
-        });
-        assert!(left.len() < before, "validation rejects cycles");
-    }
-    done.retain(|name| {
-        config
-            .jobs
-            .iter()
-            .any(|(n, job)| n.as_str() == name && job.backup().is_some())
-    });
-    done
 }
 
 /// Stops a watcher task when the restore is over.

@@ -82,7 +82,7 @@ impl Target for SqliteTarget {
             Ok(meta) if meta.len() > 0 => Ok(Some(format!(
                 "{} exists ({})",
                 self.path.display(),
-                crate::run::human_bytes(meta.len())
+                crate::format::human_bytes(meta.len())
             ))),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

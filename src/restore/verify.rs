@@ -9,12 +9,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{artifact, check_checksums, load, say, scratch_for, RestoreError, Selection};
+use super::{artifact, check_checksums, load, say, scratch_for, Selection};
 use crate::cancel::Cancel;
-use crate::config::model::{Check, Config, JobKind};
-use crate::history::{self, CheckRecord, Outcome, RunRecord, VerifyRecord};
+use crate::config::model::{Check, Config, Job, JobKind};
+use crate::history::{CheckRecord, Outcome, RunRecord, VerifyRecord};
 use crate::manifest::Reason;
-use crate::plan::Host;
 
 pub struct VerifyOptions<'a> {
     pub reason: Reason,
@@ -23,40 +22,20 @@ pub struct VerifyOptions<'a> {
     pub identity: Option<&'a std::path::Path>,
 }
 
-/// Verifies the newest artifact of `job_name` (a verify job, or a backup job
-/// with the built-in checks only), records the result in the history and
-/// returns it. Errors are for what is not a verify run at all (an unknown
-/// job, a held lock); a failed verify is a record with outcome `failed`.
+/// Verifies the newest artifact of the job `job` tests (a verify job's
+/// `verifies`, or a backup job itself with the built-in checks only) and
+/// returns the run's record: a failed verify is a record with outcome
+/// `failed`. The caller holds the job's lock and keeps the record.
 pub fn verify(
     runtime: &tokio::runtime::Handle,
     config: &Config,
-    host: &Host,
-    job_name: &str,
+    job: &Job,
     options: &VerifyOptions<'_>,
-) -> Result<RunRecord, RestoreError> {
-    let Some(job) = config
-        .jobs
-        .iter()
-        .find(|(n, _)| n.as_str() == job_name)
-        .map(|(_, j)| j)
-    else {
-        let known: Vec<&str> = config.jobs.keys().map(|j| j.as_str()).collect();
-        return Err(RestoreError::refused(
-            format!("there is no job `{job_name}` in the configuration"),
-            format!("the jobs are: {}", known.join(", ")),
-        ));
-    };
+) -> RunRecord {
     let (verified, checks): (&str, &[Check]) = match &job.kind {
         JobKind::Verify(verify) => (verify.verifies.as_str(), &verify.checks),
-        JobKind::Backup(_) => (job_name, &[]),
+        JobKind::Backup(_) => (job.name.as_str(), &[]),
     };
-    let state_dir = host.local(&config.settings.state_dir);
-    let _lock = crate::lock::acquire(
-        &state_dir.join("locks").join(format!("{job_name}.lock")),
-        &format!("job `{job_name}`"),
-    )
-    .map_err(|e| RestoreError::Failed(e.to_string()))?;
-
     let started = std::time::Instant::now();
     let cancel = Cancel::default();
     let watcher = super::AbortOnDrop(
@@ -78,12 +57,9 @@ pub fn verify(
     };
     let result = run.execute(runtime, config, verified, checks, options, &cancel);
     drop(watcher);
-    let error = match (result, cancel.reason()) {
-        (Err(error), Some(reason)) if !error.contains(&reason) => {
-            Some(format!("{error} ({reason})"))
-        }
-        (Err(error), _) => Some(error),
-        (Ok(()), _) => run
+    let error = match result {
+        Err(error) => Some(cancel.explain(error)),
+        Ok(()) => run
             .record
             .checks
             .iter()
@@ -97,9 +73,9 @@ pub fn verify(
             })
             .reduce(|a, b| format!("{a}; {b}")),
     };
-    let record = RunRecord {
-        job: job_name.to_owned(),
-        id: options.now.format("%Y%m%dT%H%M%SZ").to_string(),
+    RunRecord {
+        job: job.name.to_string(),
+        id: crate::destinations::artifact_id(options.now),
         reason: options.reason,
         started_at: options.now,
         finished_at: options.now
@@ -114,14 +90,7 @@ pub fn verify(
         stored_size: run.stored_size,
         destinations: BTreeMap::new(),
         verify: Some(run.record),
-    };
-    if let Err(error) = history::append(&state_dir, &record) {
-        eprintln!(
-            "warning: cannot record the verify run in {}: {error}",
-            state_dir.join("history").display()
-        );
     }
-    Ok(record)
 }
 
 struct VerifyRun {

@@ -10,11 +10,11 @@ use super::runs::{
     destination_errors, failed, failure_detail, last_verify, newest, outcome, verify_detail,
 };
 use super::{
-    age, DestinationStatus, JobStatus, LastFailure, LastRun, Newest, Problem, Report, State,
-    Success,
+    DestinationStatus, JobStatus, LastFailure, LastRun, Newest, Problem, Report, State, Success,
 };
 use crate::config::model::{Backup, Config, Job, JobKind};
 use crate::destinations::{Found, FoundState, Listing};
+use crate::format::age;
 use crate::history::{Outcome, RunRecord};
 use crate::manifest::Reason;
 

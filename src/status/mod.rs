@@ -265,30 +265,18 @@ pub async fn read_destinations(config: &Config) -> BTreeMap<String, Result<Listi
     crate::inventory::read(&opened, None).await.destinations
 }
 
-/// "12m", "26h", "3d4h": an age, to the minute, in hours up to two days.
-pub fn age(elapsed: chrono::Duration) -> String {
-    let minutes = elapsed.num_minutes().max(0);
-    let hours = minutes / 60;
-    match (hours, hours / 24, hours % 24) {
-        (0, _, _) => format!("{minutes}m"),
-        (h, _, _) if h < 48 => format!("{h}h"),
-        (_, d, 0) => format!("{d}d"),
-        (_, d, h) => format!("{d}d{h}h"),
-    }
-}
-
 /// `status --notify`: a `stale` notification for every job that has become
 /// stale, once per episode. A marker file in `STATE_DIR/notify/stale/`
 /// remembers that it was sent; it goes when the job is fresh again, so the
 /// next episode notifies again.
 pub async fn notify_stale(
     config: &crate::config::Config,
-    state_dir: &std::path::Path,
+    state: &crate::state::StateDir,
     report: &Report,
 ) {
-    let dir = state_dir.join("notify").join("stale");
+    let dir = state.stale_markers();
     for job in &report.jobs {
-        let marker = dir.join(&job.job);
+        let marker = state.stale_marker(&job.job);
         let stale: Vec<&str> = job
             .problems
             .iter()
@@ -296,7 +284,7 @@ pub async fn notify_stale(
             .map(|p| p.message.as_str())
             .collect();
         if stale.is_empty() {
-            if let Err(e) = std::fs::remove_file(&marker) {
+            if let Err(e) = fs_err::remove_file(&marker) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     eprintln!("warning: cannot remove {}: {e}", marker.display());
                 }
@@ -308,7 +296,7 @@ pub async fn notify_stale(
         }
         let message = format!("job `{}` is stale: {}", job.job, stale.join("; "));
         crate::notify::stale(config, &job.job, &message).await;
-        let written = std::fs::create_dir_all(&dir)
+        let written = fs_err::create_dir_all(&dir)
             .and_then(|()| crate::atomic::write_file(&marker, message.as_bytes(), 0o600));
         if let Err(e) = written {
             eprintln!(

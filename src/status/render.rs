@@ -5,10 +5,10 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::{
-    age, DestinationStatus, JobStatus, LastFailure, LastRun, LastVerify, Newest, Report, State,
+    DestinationStatus, JobStatus, LastFailure, LastRun, LastVerify, Newest, Report, State,
 };
+use crate::format::{age, human_bytes};
 use crate::history::Outcome;
-use crate::run::human_bytes;
 
 /// The version of the `--json` format.
 pub const FORMAT_VERSION: u32 = 1;

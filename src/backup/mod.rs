@@ -1,13 +1,17 @@
 //! One run of one backup job (`cairn run JOB`, SPEC §5): dump each stream
 //! of the store through the pipeline to every destination at once, write
-//! the manifest last at every destination that got everything, and record
-//! the run in the history. A failed dump leaves nothing that counts as a
-//! backup anywhere; a failed destination loses only its own copy.
+//! the manifest last at every destination that got everything, and return
+//! the run's record. A failed dump leaves nothing that counts as a backup
+//! anywhere; a failed destination loses only its own copy.
+//!
+//! The engine knows nothing of locks, the history or notifications: the
+//! `ops` layer holds the job's lock around it and records what it returns.
+
+mod hooks;
+mod progress;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,31 +19,19 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::cancel::Cancel;
-use crate::config::model::{Backup, Config, Job, JobKind, Store};
+use crate::config::model::{Backup, Config, Job, Store};
 use crate::destinations::{self, ArtifactWriter, Destination};
-use crate::history::{self, DestinationRecord, Outcome, RunRecord};
-use crate::lock::{self, LockError};
+use crate::format::human_bytes;
+use crate::history::{DestinationRecord, Outcome, RunRecord};
 use crate::manifest::{
     CompressionRecord, EncryptionRecord, Manifest, Reason, StoreRecord, StreamRecord,
 };
 use crate::pipeline::{self, Chain, StreamSummary};
-use crate::plan::Host;
 use crate::stores::{self, Dumper, StoreError};
+use hooks::run_hooks;
+use progress::Log;
 
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum RunError {
-    #[error("there is no job `{job}` in the configuration")]
-    #[diagnostic(help("the jobs are: {known}"))]
-    UnknownJob { job: String, known: String },
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Verify(#[from] crate::restore::RestoreError),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Lock(#[from] LockError),
-}
-
-pub struct RunOptions {
+pub struct BackupOptions {
     pub reason: Reason,
     /// The run's start time (`CAIRN_NOW` or the clock); it names the artifact.
     pub now: DateTime<Utc>,
@@ -48,77 +40,18 @@ pub struct RunOptions {
     pub store: Option<Store>,
 }
 
-/// Runs `job_name` and returns its history record (also appended to the history).
-pub async fn run(
-    config: &Config,
-    job_name: &str,
-    host: &Host,
-    options: RunOptions,
-) -> Result<RunRecord, RunError> {
-    let Some(job) = config.jobs.get(job_name) else {
-        let known: Vec<&str> = config.jobs.keys().map(|j| j.as_str()).collect();
-        return Err(RunError::UnknownJob {
-            job: job_name.to_owned(),
-            known: known.join(", "),
-        });
-    };
-    let JobKind::Backup(backup) = &job.kind else {
-        // A verify run restores with blocking tools: on its own thread.
-        let (config, host) = (config.clone(), host.clone());
-        let job = job_name.to_owned();
-        let runtime = tokio::runtime::Handle::current();
-        let verify = crate::restore::verify::VerifyOptions {
-            reason: options.reason,
-            now: options.now,
-            identity: None,
-        };
-        return tokio::task::spawn_blocking(move || {
-            crate::restore::verify::verify(&runtime, &config, &host, &job, &verify)
-        })
-        .await
-        .expect("the verify thread does not panic")
-        .map_err(RunError::from);
-    };
-    let state_dir = host.local(&config.settings.state_dir);
-    let _lock = lock::acquire(
-        &state_dir.join("locks").join(format!("{job_name}.lock")),
-        &format!("job `{job_name}`"),
-    )?;
-    let log = Log::new();
-    let mut run = Run::new(config, job, backup, options, log);
+/// Runs the backup job `job` once and returns its record. The caller holds
+/// the job's lock and keeps the record.
+pub async fn run(config: &Config, job: &Job, backup: &Backup, options: BackupOptions) -> RunRecord {
+    let mut run = Run::new(config, job, backup, options, Log::new());
     run.execute().await;
-    let record = run.record();
-    if let Err(error) = history::append(&state_dir, &record) {
-        eprintln!(
-            "warning: cannot record the run in {}: {error}",
-            state_dir.join("history").display()
-        );
-    }
-    Ok(record)
+    run.record()
 }
 
 /// How long a run keeps trying to remove what a failed copy left at a
 /// destination that does not answer (S3 gone mid-upload). After that, `plan`
 /// shows the leftovers for cleanup and the job's next run removes them.
 const CLEANUP_PATIENCE: Duration = Duration::from_secs(30);
-
-/// Progress output: a live line on a terminal, plain log lines otherwise.
-#[derive(Clone)]
-struct Log {
-    terminal: bool,
-}
-
-impl Log {
-    fn new() -> Self {
-        Self {
-            terminal: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn line(&self, text: &str) {
-        eprintln!("cairn: {text}");
-    }
-}
 
 enum Slot {
     Live(Box<dyn ArtifactWriter>),
@@ -129,7 +62,7 @@ struct Run<'a> {
     config: &'a Config,
     job: &'a Job,
     backup: &'a Backup,
-    options: RunOptions,
+    options: BackupOptions,
     log: Log,
     id: String,
     cancel: Cancel,
@@ -155,14 +88,14 @@ impl<'a> Run<'a> {
         config: &'a Config,
         job: &'a Job,
         backup: &'a Backup,
-        options: RunOptions,
+        options: BackupOptions,
         log: Log,
     ) -> Self {
         Self {
             config,
             job,
             backup,
-            id: options.now.format("%Y%m%dT%H%M%SZ").to_string(),
+            id: destinations::artifact_id(options.now),
             options,
             log,
             cancel: Cancel::default(),
@@ -338,7 +271,9 @@ impl<'a> Run<'a> {
                 live.join(", ")
             ));
             let progress = Arc::new(AtomicU64::new(0));
-            let ticker = self.progress_ticker(&stream, progress.clone());
+            let ticker = self
+                .log
+                .ticker(format!("job {}: {stream}", self.job.name), progress.clone());
             let compression = self.backup.compression;
             let recipients = recipients.to_vec();
             let cancel = self.cancel.clone();
@@ -389,10 +324,7 @@ impl<'a> Run<'a> {
                 }
                 Err(error) => {
                     // Destinations that failed on their own keep their own error.
-                    let error = match self.cancel.reason() {
-                        Some(reason) if !error.contains(&reason) => format!("{error} ({reason})"),
-                        _ => error,
-                    };
+                    let error = self.cancel.explain(error);
                     return self.fail(error);
                 }
             }
@@ -404,33 +336,6 @@ impl<'a> Run<'a> {
                 return self.fail("every destination failed");
             }
         }
-    }
-
-    fn progress_ticker(
-        &self,
-        stream: &str,
-        progress: Arc<AtomicU64>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        if !self.log.terminal {
-            return None;
-        }
-        let label = format!("job {}: {stream}", self.job.name);
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} {bytes} read ({bytes_per_sec})",
-            )
-            .expect("the template is valid"),
-        );
-        bar.set_message(label);
-        Some(tokio::spawn(async move {
-            let _finish = FinishOnDrop(bar.clone());
-            loop {
-                bar.set_position(progress.load(Ordering::Relaxed));
-                bar.tick();
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }))
     }
 
     async fn commit(&mut self) {
@@ -598,14 +503,6 @@ impl<'a> Run<'a> {
     }
 }
 
-struct FinishOnDrop(indicatif::ProgressBar);
-
-impl Drop for FinishOnDrop {
-    fn drop(&mut self) {
-        self.0.finish_and_clear();
-    }
-}
-
 /// Runs in the dump thread: dump one stream into the chain and finish it.
 fn produce(
     dumper: &mut dyn Dumper,
@@ -649,58 +546,4 @@ async fn free_id(destinations: &[Box<dyn Destination>], job: &str, base: &str) -
         candidate = format!("{base}-{n}");
     }
     unreachable!("some suffix is free")
-}
-
-/// Runs hook commands through `sh -c`, stopping at the first failure; a
-/// cancel (timeout, signal) stops the hook too.
-fn run_hooks(
-    commands: &[String],
-    job: &str,
-    id: &str,
-    outcome: Option<&str>,
-    cancel: &Cancel,
-) -> Result<(), String> {
-    use std::os::unix::process::CommandExt;
-    for command in commands {
-        let mut process = Command::new("sh");
-        process
-            .arg("-c")
-            .arg(command)
-            .env("CAIRN_JOB", job)
-            .env("CAIRN_RUN_ID", id)
-            .process_group(0);
-        if let Some(outcome) = outcome {
-            process.env("CAIRN_OUTCOME", outcome);
-        }
-        let mut child = process
-            .spawn()
-            .map_err(|e| format!("`{command}` could not run: {e}"))?;
-        cancel.register(child.id());
-        let status = child.wait();
-        cancel.unregister(child.id());
-        let status = status.map_err(|e| format!("`{command}` could not be waited for: {e}"))?;
-        if !status.success() {
-            return Err(format!(
-                "`{command}` exited {}",
-                status.code().unwrap_or(-1)
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// 1.2 GiB, 340 MiB, 12 KiB, 512 B.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

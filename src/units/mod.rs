@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use handlebars::Handlebars;
 use serde_json::json;
 
-use super::calendar::on_calendar;
 use crate::config::model::{Config, Job, JobKind, Store};
 use crate::config::raw::Destination;
+use crate::schedule::calendar::on_calendar;
 
 const SERVICE_TEMPLATE: &str = include_str!("../../templates/service.hbs");
 const TIMER_TEMPLATE: &str = include_str!("../../templates/timer.hbs");

@@ -1,0 +1,62 @@
+//! Loading the configuration the way every command does: `${VAR}`s from the
+//! process environment, cron entries in the host's time zone, and the
+//! digest a saved plan records of what it was made from.
+
+use std::path::Path;
+
+use crate::config::diagnostic::Diagnostics;
+use crate::config::{self, Config, LoadOptions};
+
+/// A valid configuration, its warnings, and the digest of its sources (the
+/// files read and `--env`), which a saved plan must match.
+pub struct Loaded {
+    pub config: Config,
+    pub diagnostics: Diagnostics,
+    pub digest: String,
+}
+
+/// Loads and validates the configuration at `path` with `--env env`;
+/// every diagnostic comes back, warnings with the configuration.
+pub fn load(path: &Path, env: Option<&str>) -> Result<Loaded, Diagnostics> {
+    let (config, diagnostics) = check(path, env)?;
+    let mut fingerprint = String::new();
+    for source in diagnostics.sources.iter() {
+        fingerprint.push_str(&format!("{}\n{}\n", source.name, source.text));
+    }
+    fingerprint.push_str(&format!("env={:?}\n", env.map(str::to_owned)));
+    Ok(Loaded {
+        config,
+        diagnostics,
+        digest: crate::plan::digest(&fingerprint),
+    })
+}
+
+/// Loads and validates, for `cairn validate`.
+pub fn check(path: &Path, env: Option<&str>) -> Result<(Config, Diagnostics), Diagnostics> {
+    #[allow(clippy::disallowed_methods)] // `${VAR}` reads the environment: this is loading.
+    let lookup = |name: &str| std::env::var(name).ok();
+    config::load(&LoadOptions {
+        path,
+        env,
+        lookup: &lookup,
+        host_timezone: host_timezone(),
+    })
+}
+
+/// The host's time zone, which cron entries fire in: /etc/timezone, else the
+/// /etc/localtime link, else UTC.
+pub fn host_timezone() -> String {
+    if let Ok(zone) = fs_err::read_to_string("/etc/timezone") {
+        let zone = zone.trim();
+        if !zone.is_empty() {
+            return zone.to_owned();
+        }
+    }
+    if let Ok(target) = fs_err::read_link("/etc/localtime") {
+        let target = target.to_string_lossy();
+        if let Some((_, zone)) = target.split_once("zoneinfo/") {
+            return zone.to_owned();
+        }
+    }
+    "UTC".to_owned()
+}

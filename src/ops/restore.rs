@@ -1,0 +1,83 @@
+//! `cairn restore`: one job's artifact, or every backup job's newest in
+//! graph order (`--all`); a forced restore first takes a safety backup of
+//! the target through a run of the job (SPEC §8).
+
+use crate::config::model::{Config, Store};
+use crate::history::Outcome;
+use crate::manifest::Reason;
+use crate::restore::{self, RestoreError, RestoreOptions};
+use crate::state::Host;
+
+use super::run::{record_run, RunOptions, Task};
+
+/// Restores the artifact `options` selects of job `job`; returns the
+/// target's notes.
+pub fn restore_job(
+    runtime: &tokio::runtime::Handle,
+    config: &Config,
+    host: &Host,
+    job: &str,
+    options: &RestoreOptions<'_>,
+) -> Result<Vec<String>, RestoreError> {
+    let mut safety_backup =
+        |store: Store| take_safety_backup(runtime, config, host, job, store, options);
+    restore::restore(runtime, config, job, options, &mut safety_backup)
+}
+
+/// Takes a safety backup of what a forced restore is about to replace: a run
+/// of the job with its destinations and settings, dumping `store` (the
+/// target), marked `reason = "safety"`.
+fn take_safety_backup(
+    runtime: &tokio::runtime::Handle,
+    config: &Config,
+    host: &Host,
+    job: &str,
+    store: Store,
+    options: &RestoreOptions<'_>,
+) -> Result<(), RestoreError> {
+    let run_options = RunOptions {
+        reason: Reason::Safety,
+        now: options.now,
+        identity: None,
+    };
+    let record = runtime
+        .block_on(record_run(
+            config,
+            host,
+            job,
+            Task::SafetyBackup(store),
+            &run_options,
+        ))
+        .map_err(|e| RestoreError::Failed(format!("the safety backup could not start: {e}")))?;
+    if record.outcome == Outcome::Failed {
+        return Err(RestoreError::refused(
+            format!(
+                "the safety backup of the target failed ({}); nothing was restored and the target was not touched",
+                record.failure_reasons().join("; ")
+            ),
+            "fix the cause and rerun; a forced restore never replaces data it could not back up first",
+        ));
+    }
+    restore::say(&format!(
+        "safety backup {} written to {} (kept {} days, outside retention)",
+        record.id,
+        record
+            .destinations
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        crate::plan::jobs::SAFETY_DAYS
+    ));
+    Ok(())
+}
+
+/// Every backup job, each after the jobs it waits for (SPEC §3), for
+/// `restore --all`; ties in name order.
+pub fn backup_jobs_in_order(config: &Config) -> Vec<String> {
+    config
+        .job_order()
+        .into_iter()
+        .filter(|name| config.job(name).is_ok_and(|job| job.backup().is_some()))
+        .collect()
+}

@@ -1,0 +1,190 @@
+//! Running one job: `cairn run JOB`, `cairn verify JOB`, and every run that
+//! `apply` starts. One path for backup and verify jobs alike: the job's
+//! lock, the engine (`backup`, or `restore::verify` on its own thread, since
+//! restores drive blocking tools), the history, the notifications; then,
+//! for `cairn run` of a backup job, the same tidy-up `apply` would do.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::backup::{self, BackupOptions};
+use crate::config::model::{Config, Job, JobKind, Store, UnknownJob};
+use crate::history::{self, Outcome, RunRecord};
+use crate::lock::{self, LockError};
+use crate::manifest::Reason;
+use crate::plan::{self, Action, ActionKind, PlanError, PlanOptions};
+use crate::restore::verify::{self, VerifyOptions};
+use crate::state::Host;
+
+/// How a job is run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub reason: Reason,
+    /// The run's start time (`CAIRN_NOW` or the clock); it names the artifact.
+    pub now: DateTime<Utc>,
+    /// For verify runs: the age identity file (else `settings.age_identity_file`).
+    pub identity: Option<PathBuf>,
+}
+
+/// Why a job did not run at all (a run that failed is a record).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RunError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    UnknownJob(#[from] UnknownJob),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] LockError),
+    #[error("the verify of job `{0}` stopped unexpectedly: {1}")]
+    VerifyThread(String, String),
+}
+
+/// What a run of a job does.
+#[derive(Debug, Clone)]
+pub enum Task {
+    /// What the job declares: a backup, or the verify of a verify job.
+    Declared,
+    /// Verify the job's newest artifact (`cairn verify` of a backup job: the
+    /// built-in checks only).
+    Verify,
+    /// A backup of the job that dumps this store instead of its own: the
+    /// safety backup of a forced restore's target.
+    SafetyBackup(Store),
+}
+
+/// Runs the job `name` under its lock, appends the record to the history
+/// and sends the notifications it calls for.
+pub async fn run_job(
+    config: &Config,
+    host: &Host,
+    name: &str,
+    task: Task,
+    options: &RunOptions,
+) -> Result<RunRecord, RunError> {
+    let record = record_run(config, host, name, task, options).await?;
+    let state = host.state_dir(&config.settings.state_dir);
+    crate::notify::after_run(config, &state, &record).await;
+    Ok(record)
+}
+
+/// Runs the job `name` under its lock and appends the record to the
+/// history, without notifications.
+pub async fn record_run(
+    config: &Config,
+    host: &Host,
+    name: &str,
+    task: Task,
+    options: &RunOptions,
+) -> Result<RunRecord, RunError> {
+    let job = config.job(name)?;
+    let state = host.state_dir(&config.settings.state_dir);
+    let _lock = lock::acquire(&state.job_lock(name), &format!("job `{name}`"))?;
+    let record = match (&job.kind, task) {
+        (JobKind::Verify(_), _) | (JobKind::Backup(_), Task::Verify) => {
+            verify_on_own_thread(config, job, options).await?
+        }
+        (JobKind::Backup(backup), Task::Declared) => {
+            backup::run(config, job, backup, backup_options(options, None)).await
+        }
+        (JobKind::Backup(backup), Task::SafetyBackup(store)) => {
+            backup::run(config, job, backup, backup_options(options, Some(store))).await
+        }
+    };
+    if let Err(error) = history::append(&state, &record) {
+        eprintln!(
+            "warning: cannot record the run in {}: {error}",
+            state.history().display()
+        );
+    }
+    Ok(record)
+}
+
+fn backup_options(options: &RunOptions, store: Option<Store>) -> BackupOptions {
+    BackupOptions {
+        reason: options.reason,
+        now: options.now,
+        store,
+    }
+}
+
+/// A verify run restores with blocking tools: on its own thread.
+async fn verify_on_own_thread(
+    config: &Config,
+    job: &Job,
+    options: &RunOptions,
+) -> Result<RunRecord, RunError> {
+    let (config, job, options) = (config.clone(), job.clone(), options.clone());
+    let runtime = tokio::runtime::Handle::current();
+    let job_name = job.name.to_string();
+    tokio::task::spawn_blocking(move || {
+        let verify_options = VerifyOptions {
+            reason: options.reason,
+            now: options.now,
+            identity: options.identity.as_deref(),
+        };
+        verify::verify(&runtime, &config, &job, &verify_options)
+    })
+    .await
+    .map_err(|e| RunError::VerifyThread(job_name, e.to_string()))
+}
+
+/// What `cairn run` did after the run: the cleanups and prunes, and what
+/// went wrong with them.
+#[derive(Debug, Default)]
+pub struct Tidied {
+    pub done: Vec<Action>,
+    pub errors: Vec<String>,
+}
+
+/// Why the tidy-up after a run could not be planned or applied.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TidyError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
+}
+
+/// After a run, with the same planner and executor as `apply`: cleans up
+/// what failed runs of the job left at its destinations (data without a
+/// manifest, unfinished uploads) and, when `prune` (after a good run),
+/// prunes the artifacts outside retention.
+pub async fn tidy(
+    config: &Config,
+    config_digest: String,
+    host: &Host,
+    job: &str,
+    prune: bool,
+    force_prune: bool,
+    now: DateTime<Utc>,
+) -> Result<Tidied, TidyError> {
+    let targets = [format!("job.{job}")];
+    let options = PlanOptions {
+        targets: &targets,
+        now,
+        verbose: false,
+        force_prune,
+    };
+    let mut plan = plan::plan(config, config_digest, host, &options).await?;
+    plan.actions.retain(|a| match a.action {
+        ActionKind::Cleanup => true,
+        ActionKind::Prune => prune,
+        _ => false,
+    });
+    if plan.actions.is_empty() {
+        return Ok(Tidied::default());
+    }
+    let outcome = super::apply::execute(&plan, config, host, 1, now).await?;
+    Ok(Tidied {
+        done: plan.actions,
+        errors: outcome.errors,
+    })
+}
+
+/// Whether `record` is a run that stored everything everywhere.
+pub fn succeeded(record: &RunRecord) -> bool {
+    record.outcome == Outcome::Success && record.destinations.values().all(|d| d.error.is_none())
+}
