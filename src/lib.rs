@@ -1,10 +1,14 @@
 //! cairn: a declarative, plan-and-apply backup manager.
 //!
-//! The data flows through the modules in this order: `config` (load and
-//! validate `backup.toml`), `graph` (dependencies and order), `schedule`
-//! (cron expressions, systemd calendar events, the unit and cron files),
-//! `plan` (observe this host, diff, render) and `apply` (make it so); `cli`
-//! dispatches the commands.
+//! The modules form layers, and a module imports only modules below it
+//! (docs/architecture.md has the map; tests/it/layers.rs enforces it):
+//! `cli` parses a command, calls one use case in `ops` and prints; `ops`
+//! composes the engines (`apply`, `plan`, `units`, `status`, `restore`,
+//! `backup`, `notify`, `inventory`, `retention`); they stand on the
+//! infrastructure (`history`, `stores`, `pipeline`, `destinations`,
+//! `manifest`), which stands on the base (`config`, `schedule`, `graph`,
+//! `state`, `lock`, `cancel`, `atomic`, `recycle`, `output`, `format`,
+//! `duration`, `exit`).
 
 pub mod apply;
 pub mod atomic;
@@ -26,6 +30,7 @@ pub mod ops;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod recycle;
 pub mod restore;
 pub mod retention;
 pub mod schedule;

@@ -17,9 +17,7 @@ use crate::config::model::Compression;
 use crate::config::raw::CompressionAlgorithm;
 use crate::destinations::Message;
 
-pub mod recycle;
-
-use recycle::Recycler;
+use crate::recycle::Recycler;
 
 /// Bytes per chunk sent to destinations.
 pub const CHUNK_SIZE: usize = 1 << 20;

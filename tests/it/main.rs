@@ -6,6 +6,7 @@ mod common;
 mod converge;
 mod examples;
 mod invalid;
+mod layers;
 mod notify;
 mod plan;
 mod restore;

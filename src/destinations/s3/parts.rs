@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::pipeline::recycle::Recycler;
+use crate::recycle::Recycler;
 
 /// The size of the first parts, and the largest object sent with PutObject.
 const FIRST_PART_SIZE: u64 = 8 << 20;
