@@ -26,10 +26,11 @@ use crate::history::{DestinationRecord, Outcome, RunRecord};
 use crate::manifest::{
     CompressionRecord, EncryptionRecord, Manifest, Reason, StoreRecord, StreamRecord,
 };
+use crate::output::Log;
 use crate::pipeline::{self, Chain, StreamSummary};
 use crate::stores::{self, Dumper, StoreError};
 use hooks::run_hooks;
-use progress::Log;
+use progress::Progress;
 
 pub struct BackupOptions {
     pub reason: Reason,
@@ -38,12 +39,15 @@ pub struct BackupOptions {
     /// Dump this instead of the job's store: the target of a forced restore,
     /// for its safety backup.
     pub store: Option<Store>,
+    /// Where progress and warnings go.
+    pub log: Log,
 }
 
 /// Runs the backup job `job` once and returns its record. The caller holds
 /// the job's lock and keeps the record.
 pub async fn run(config: &Config, job: &Job, backup: &Backup, options: BackupOptions) -> RunRecord {
-    let mut run = Run::new(config, job, backup, options, Log::new());
+    let progress = Progress::new(options.log.clone());
+    let mut run = Run::new(config, job, backup, options, progress);
     run.execute().await;
     run.record()
 }
@@ -63,7 +67,7 @@ struct Run<'a> {
     job: &'a Job,
     backup: &'a Backup,
     options: BackupOptions,
-    log: Log,
+    log: Progress,
     id: String,
     cancel: Cancel,
     slots: BTreeMap<String, Slot>,
@@ -89,7 +93,7 @@ impl<'a> Run<'a> {
         job: &'a Job,
         backup: &'a Backup,
         options: BackupOptions,
-        log: Log,
+        log: Progress,
     ) -> Self {
         Self {
             config,
@@ -162,7 +166,8 @@ impl<'a> Run<'a> {
             Some(outcome),
             &Cancel::default(),
         ) {
-            eprintln!("warning: job `{}`: a hook failed: {error}", self.job.name);
+            self.log
+                .warn(&format!("job `{}`: a hook failed: {error}", self.job.name));
         }
     }
 

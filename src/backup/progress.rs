@@ -1,26 +1,31 @@
 //! Progress output of a backup: a live line per stream on a terminal,
 //! plain log lines otherwise.
 
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::output::Log;
+
 /// Progress output: a live line on a terminal, plain log lines otherwise.
 #[derive(Clone)]
-pub(super) struct Log {
+pub(super) struct Progress {
+    log: Log,
     terminal: bool,
 }
 
-impl Log {
-    pub(super) fn new() -> Self {
-        Self {
-            terminal: std::io::stderr().is_terminal(),
-        }
+impl Progress {
+    pub(super) fn new(log: Log) -> Self {
+        let terminal = log.terminal();
+        Self { log, terminal }
     }
 
     pub(super) fn line(&self, text: &str) {
-        eprintln!("cairn: {text}");
+        self.log.progress(text);
+    }
+
+    pub(super) fn warn(&self, text: &str) {
+        self.log.warn(text);
     }
 
     /// On a terminal, a live line for one stream: its label and the bytes

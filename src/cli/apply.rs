@@ -55,7 +55,14 @@ pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<Exi
         return Ok(ExitStatus::Success);
     }
     let parallelism = args.parallelism.unwrap_or(config.settings.parallelism) as usize;
-    let outcome = runtime.block_on(ops::apply::execute(&plan, &config, &host, parallelism, now))?;
+    let outcome = runtime.block_on(ops::apply::execute(
+        &plan,
+        &config,
+        &host,
+        parallelism,
+        now,
+        &Log::stderr(),
+    ))?;
     for note in &outcome.notes {
         output::print(&format!("{note}\n"))?;
     }

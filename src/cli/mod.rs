@@ -9,6 +9,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use miette::miette;
 
 use crate::config::{self, Config};
+use crate::output::Log;
 use crate::state::Host;
 use crate::{format, ops, output, ExitStatus};
 

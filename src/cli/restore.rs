@@ -15,6 +15,7 @@ pub(super) fn restore(global: &GlobalArgs, args: &RestoreArgs) -> miette::Result
         force: args.force,
         identity: args.identity.as_deref(),
         now: now()?,
+        log: Log::stderr(),
     };
     let host = host(global);
     let runtime = runtime()?;

@@ -18,6 +18,7 @@ pub(super) fn run(global: &GlobalArgs, job: &str, force_prune: bool) -> miette::
         reason,
         now: now()?,
         identity: None,
+        log: Log::stderr(),
     };
     let host = host(global);
     let runtime = runtime()?;
@@ -40,9 +41,8 @@ pub(super) fn run(global: &GlobalArgs, job: &str, force_prune: bool) -> miette::
             digest,
             &host,
             job,
-            false,
-            false,
-            options.now,
+            op::Tidy::Cleanup,
+            &options,
         ));
         match tidied {
             Ok(tidied) => print_tidied(&tidied),
@@ -63,9 +63,8 @@ pub(super) fn run(global: &GlobalArgs, job: &str, force_prune: bool) -> miette::
         digest,
         &host,
         job,
-        true,
-        force_prune,
-        options.now,
+        op::Tidy::CleanupAndPrune { force: force_prune },
+        &options,
     ))?;
     print_tidied(&tidied);
     Ok(if tidied.errors.is_empty() {

@@ -15,8 +15,13 @@ pub(super) fn status(
     let report = (|| {
         let (config, _) = load_config(global)?;
         let now = now()?;
-        let report =
-            runtime()?.block_on(ops::status::status(&config, &host(global), now, notify))?;
+        let report = runtime()?.block_on(ops::status::status(
+            &config,
+            &host(global),
+            now,
+            notify,
+            &Log::stderr(),
+        ))?;
         Ok::<_, miette::Report>(report)
     })();
     let report = match report {

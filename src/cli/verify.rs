@@ -19,6 +19,7 @@ pub(super) fn verify(
         reason: Reason::Manual,
         now: now()?,
         identity: identity.map(Path::to_owned),
+        log: Log::stderr(),
     };
     let record =
         runtime()?.block_on(run_job(&config, &host(global), job, Task::Verify, &options))?;

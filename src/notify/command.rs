@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use super::{event_name, Notice};
+use super::Notice;
 use crate::config::raw::CommandNotify;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,7 +21,7 @@ pub(super) async fn run(command: &CommandNotify, notice: &Notice) -> Result<(), 
     process
         .arg("-c")
         .arg(&command.command)
-        .env("CAIRN_EVENT", event_name(notice.event))
+        .env("CAIRN_EVENT", notice.event.name())
         .env("CAIRN_JOB", &notice.job)
         .env("CAIRN_MESSAGE", &notice.message)
         .env("CAIRN_STATUS", notice.status.as_str())

@@ -38,6 +38,7 @@ use serde::Serialize;
 use crate::config::model::{Config, Event, Notify};
 use crate::history::{self, DestinationRecord, Outcome, RunRecord, VerifyRecord};
 use crate::manifest::Reason;
+use crate::output::Log;
 use crate::state::StateDir;
 
 pub use webhook::FORMAT_VERSION;
@@ -121,16 +122,16 @@ fn comparable(earlier: &RunRecord, record: &RunRecord) -> bool {
 }
 
 /// Sends the notices `record` calls for, after it was appended to the
-/// history in `state`; prints a `warning:` per failed delivery.
-pub async fn after_run(config: &Config, state: &StateDir, record: &RunRecord) {
+/// history in `state`; logs a warning per failed delivery.
+pub async fn after_run(config: &Config, state: &StateDir, record: &RunRecord, log: &Log) {
     if config.notify.is_empty() || record.reason == Reason::Safety {
         return;
     }
     let history = history::read(state, Some(&record.job)).unwrap_or_else(|error| {
-        eprintln!(
-            "warning: cannot read the run history of job `{}` ({error}); a recovery is notified as a plain success",
+        log.warn(&format!(
+            "cannot read the run history of job `{}` ({error}); a recovery is notified as a plain success",
             record.job
-        );
+        ));
         Vec::new()
     });
     let previous = previous_comparable(&history, record);
@@ -140,13 +141,13 @@ pub async fn after_run(config: &Config, state: &StateDir, record: &RunRecord) {
         .collect();
     let warnings = join_all(notices.iter().map(|notice| send(config, notice))).await;
     for warning in warnings.into_iter().flatten() {
-        eprintln!("warning: {warning}");
+        log.warn(&warning);
     }
 }
 
-/// Sends a `stale` notice for `job` (from `cairn status`); prints a
-/// `warning:` per failed delivery.
-pub async fn stale(config: &Config, job: &str, message: &str) {
+/// Sends a `stale` notice for `job` (from `cairn status`); logs a warning
+/// per failed delivery.
+pub async fn stale(config: &Config, job: &str, message: &str, log: &Log) {
     let notice = Notice {
         event: Event::Stale,
         job: job.to_owned(),
@@ -160,7 +161,7 @@ pub async fn stale(config: &Config, job: &str, message: &str) {
         verify: None,
     };
     for warning in send(config, &notice).await {
-        eprintln!("warning: {warning}");
+        log.warn(&warning);
     }
 }
 
@@ -179,7 +180,7 @@ pub async fn send(config: &Config, notice: &Notice) -> Vec<String> {
             delivered.err().map(|error| {
                 format!(
                     "notifier `{name}`: the `{}` notice of job `{}` was not delivered: {error}",
-                    event_name(notice.event),
+                    notice.event.name(),
                     notice.job
                 )
             })
@@ -231,15 +232,6 @@ fn run_message(event: Event, record: &RunRecord) -> String {
     match event {
         Event::Recovery => format!("job `{job}` recovered: {done}"),
         _ => format!("job `{job}` succeeded: {done}"),
-    }
-}
-
-fn event_name(event: Event) -> &'static str {
-    match event {
-        Event::Failure => "failure",
-        Event::Recovery => "recovery",
-        Event::Stale => "stale",
-        Event::Success => "success",
     }
 }
 

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::history::RunRecord;
 use crate::lock::{self, Lock, LockError};
 use crate::manifest::Reason;
+use crate::output::Log;
 use crate::plan::{self, Plan, PlanError, PlanOptions};
 use crate::state::Host;
 
@@ -115,8 +116,14 @@ pub async fn execute(
     host: &Host,
     parallelism: usize,
     now: DateTime<Utc>,
+    log: &Log,
 ) -> Result<Outcome, ApplyError> {
-    let runner = Runner { config, host, now };
+    let runner = Runner {
+        config,
+        host,
+        now,
+        log,
+    };
     let options = ApplyOptions { parallelism, now };
     crate::apply::apply(plan, config, host, &options, &runner).await
 }
@@ -126,6 +133,7 @@ struct Runner<'a> {
     config: &'a Config,
     host: &'a Host,
     now: DateTime<Utc>,
+    log: &'a Log,
 }
 
 impl JobRunner for Runner<'_> {
@@ -136,6 +144,7 @@ impl JobRunner for Runner<'_> {
             reason: Reason::Scheduled,
             now: self.now,
             identity: None,
+            log: self.log.clone(),
         };
         Box::pin(
             async move { run_job(self.config, self.host, job, Task::Declared, &options).await },

@@ -39,6 +39,7 @@ fn take_safety_backup(
         reason: Reason::Safety,
         now: options.now,
         identity: None,
+        log: options.log.clone(),
     };
     let record = runtime
         .block_on(record_run(
@@ -58,7 +59,7 @@ fn take_safety_backup(
             "fix the cause and rerun; a forced restore never replaces data it could not back up first",
         ));
     }
-    restore::say(&format!(
+    options.log.progress(&format!(
         "safety backup {} written to {} (kept {} days, outside retention)",
         record.id,
         record

@@ -13,6 +13,7 @@ use crate::config::model::{Config, Job, JobKind, Store, UnknownJob};
 use crate::history::{self, Outcome, RunRecord};
 use crate::lock::{self, LockError};
 use crate::manifest::Reason;
+use crate::output::Log;
 use crate::plan::{self, Action, ActionKind, PlanError, PlanOptions};
 use crate::restore::verify::{self, VerifyOptions};
 use crate::state::Host;
@@ -25,6 +26,8 @@ pub struct RunOptions {
     pub now: DateTime<Utc>,
     /// For verify runs: the age identity file (else `settings.age_identity_file`).
     pub identity: Option<PathBuf>,
+    /// Where progress and warnings go.
+    pub log: Log,
 }
 
 /// Why a job did not run at all (a run that failed is a record).
@@ -64,7 +67,7 @@ pub async fn run_job(
 ) -> Result<RunRecord, RunError> {
     let record = record_run(config, host, name, task, options).await?;
     let state = host.state_dir(&config.settings.state_dir);
-    crate::notify::after_run(config, &state, &record).await;
+    crate::notify::after_run(config, &state, &record, &options.log).await;
     Ok(record)
 }
 
@@ -92,10 +95,10 @@ pub async fn record_run(
         }
     };
     if let Err(error) = history::append(&state, &record) {
-        eprintln!(
-            "warning: cannot record the run in {}: {error}",
+        options.log.warn(&format!(
+            "cannot record the run in {}: {error}",
             state.history().display()
-        );
+        ));
     }
     Ok(record)
 }
@@ -105,6 +108,7 @@ fn backup_options(options: &RunOptions, store: Option<Store>) -> BackupOptions {
         reason: options.reason,
         now: options.now,
         store,
+        log: options.log.clone(),
     }
 }
 
@@ -122,6 +126,7 @@ async fn verify_on_own_thread(
             reason: options.reason,
             now: options.now,
             identity: options.identity.as_deref(),
+            log: options.log.clone(),
         };
         verify::verify(&runtime, &config, &job, &verify_options)
     })
@@ -148,27 +153,41 @@ pub enum TidyError {
     Apply(#[from] crate::apply::ApplyError),
 }
 
+/// What the tidy-up after a run removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tidy {
+    /// After a failed run: only what failed runs left behind.
+    Cleanup,
+    /// After a good run: that, and the artifacts outside retention
+    /// (`force`: even when the newest run at a destination failed).
+    CleanupAndPrune { force: bool },
+}
+
 /// After a run, with the same planner and executor as `apply`: cleans up
 /// what failed runs of the job left at its destinations (data without a
-/// manifest, unfinished uploads) and, when `prune` (after a good run),
+/// manifest, unfinished uploads) and, with [`Tidy::CleanupAndPrune`],
 /// prunes the artifacts outside retention.
 pub async fn tidy(
     config: &Config,
     config_digest: String,
     host: &Host,
     job: &str,
-    prune: bool,
-    force_prune: bool,
-    now: DateTime<Utc>,
+    scope: Tidy,
+    options: &RunOptions,
 ) -> Result<Tidied, TidyError> {
+    let (prune, force_prune) = match scope {
+        Tidy::Cleanup => (false, false),
+        Tidy::CleanupAndPrune { force } => (true, force),
+    };
+    let now = options.now;
     let targets = [format!("job.{job}")];
-    let options = PlanOptions {
+    let plan_options = PlanOptions {
         targets: &targets,
         now,
         verbose: false,
         force_prune,
     };
-    let mut plan = plan::plan(config, config_digest, host, &options).await?;
+    let mut plan = plan::plan(config, config_digest, host, &plan_options).await?;
     plan.actions.retain(|a| match a.action {
         ActionKind::Cleanup => true,
         ActionKind::Prune => prune,
@@ -177,7 +196,7 @@ pub async fn tidy(
     if plan.actions.is_empty() {
         return Ok(Tidied::default());
     }
-    let outcome = super::apply::execute(&plan, config, host, 1, now).await?;
+    let outcome = super::apply::execute(&plan, config, host, 1, now, &options.log).await?;
     Ok(Tidied {
         done: plan.actions,
         errors: outcome.errors,

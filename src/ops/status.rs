@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::output::Log;
 use crate::state::Host;
 use crate::status::{self, Report};
 
@@ -25,6 +26,7 @@ pub async fn status(
     host: &Host,
     now: DateTime<Utc>,
     notify: bool,
+    log: &Log,
 ) -> Result<Report, HistoryUnreadable> {
     let state = host.state_dir(&config.settings.state_dir);
     let records = crate::history::read(&state, None).map_err(|source| HistoryUnreadable {
@@ -34,7 +36,7 @@ pub async fn status(
     let listings = status::read_destinations(config).await;
     let report = status::evaluate(config, &listings, &records, now);
     if notify {
-        status::notify_stale(config, &state, &report).await;
+        status::notify_stale(config, &state, &report, log).await;
     }
     Ok(report)
 }

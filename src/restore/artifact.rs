@@ -96,6 +96,7 @@ pub async fn choose(
     job: &Job,
     backup: &Backup,
     selection: &Selection<'_>,
+    log: &crate::output::Log,
 ) -> Result<Chosen, RestoreError> {
     let names: Vec<String> = match selection.from {
         Some(from) => {
@@ -162,7 +163,7 @@ pub async fn choose(
     match best {
         Some((destination, found)) => {
             for problem in &problems {
-                super::say(&format!("note: {problem}"));
+                log.progress(&format!("note: {problem}"));
             }
             Ok(Chosen { destination, found })
         }

@@ -31,6 +31,7 @@ pub use target::Target;
 
 use crate::cancel::Cancel;
 use crate::config::model::{Config, Store};
+use crate::output::Log;
 use crate::stores::StoreError;
 
 /// Why a restore did not happen or did not complete.
@@ -74,10 +75,12 @@ pub struct RestoreOptions<'a> {
     /// `--identity`: the age identity file (else `settings.age_identity_file`).
     pub identity: Option<&'a std::path::Path>,
     pub now: DateTime<Utc>,
+    /// Where each step is reported.
+    pub log: Log,
 }
 
-/// Restores one job's artifact into its store or `--to`. Prints each step
-/// on stderr; returns the notes of the target. A non-empty target is only
+/// Restores one job's artifact into its store or `--to`. Reports each step
+/// to `options.log`; returns the notes of the target. A non-empty target is only
 /// replaced with `--force`, and only after `safety_backup` (given the
 /// target as a store to dump) succeeded.
 pub fn restore(
@@ -88,9 +91,16 @@ pub fn restore(
     safety_backup: &mut dyn FnMut(Store) -> Result<(), RestoreError>,
 ) -> Result<Vec<String>, RestoreError> {
     let (job, backup) = artifact::backup_job(config, job)?;
-    let chosen = runtime.block_on(artifact::choose(config, job, backup, &options.selection))?;
+    let log = &options.log;
+    let chosen = runtime.block_on(artifact::choose(
+        config,
+        job,
+        backup,
+        &options.selection,
+        log,
+    ))?;
     let manifest = chosen.manifest().clone();
-    say(&format!(
+    log.progress(&format!(
         "restoring artifact {} of job `{}` from `{}` ({} stream{}, {} stored, made {})",
         manifest.id,
         job.name,
@@ -106,12 +116,12 @@ pub fn restore(
     // SIGINT and SIGTERM stop the loading tool.
     let cancel = Cancel::default();
     let _watcher = AbortOnDrop(cancel.watch(runtime, None));
-    check_checksums(runtime, &chosen, &cancel)?;
+    check_checksums(runtime, &chosen, &cancel, log)?;
 
     let store = &config.stores[&backup.store];
     let mut target = target_for(backup.store.as_str(), store, options.to)?;
     let streams = artifact::plain_names(&manifest);
-    say(&format!("target: {}", target.describe()));
+    log.progress(&format!("target: {}", target.describe()));
     if let Some(existing) = target.existing(&streams)? {
         if !options.force {
             return Err(RestoreError::refused(
@@ -119,27 +129,22 @@ pub fn restore(
                 "rerun with --force to take a safety backup of the target and then replace it, or restore elsewhere with --to",
             ));
         }
-        say(&format!(
+        log.progress(&format!(
             "{existing}: taking a safety backup of it first (--force)"
         ));
         safety_backup(target.as_store())?;
-        say(&format!("clearing {}", target.describe()));
+        log.progress(&format!("clearing {}", target.describe()));
         target.clear(&streams)?;
     }
-    load(runtime, &chosen, &identities, target.as_mut(), &cancel)?;
+    load(runtime, &chosen, &identities, target.as_mut(), &cancel, log)?;
     let notes = target.finish()?;
-    say(&format!(
+    log.progress(&format!(
         "restored artifact {} of job `{}` into {}",
         manifest.id,
         job.name,
         target.describe()
     ));
     Ok(notes)
-}
-
-/// A progress line on stderr.
-pub(crate) fn say(text: &str) {
-    eprintln!("cairn: {text}");
 }
 
 /// The target of a restore: the job's own store, or `to`.
@@ -186,6 +191,7 @@ pub fn check_checksums(
     runtime: &tokio::runtime::Handle,
     chosen: &Chosen,
     cancel: &Cancel,
+    log: &Log,
 ) -> Result<(), RestoreError> {
     for stream in &chosen.manifest().streams {
         let mut reader = chosen.open(runtime, stream)?;
@@ -200,7 +206,7 @@ pub fn check_checksums(
                 "restore another copy with --from DEST, or an earlier artifact with --at TIME or --artifact ID (`cairn inventory JOB` lists them)",
             )
         })?;
-        say(&format!(
+        log.progress(&format!(
             "checked {} ({}): sha256 matches the manifest",
             stream.name,
             crate::format::human_bytes(stream.stored_size)
@@ -231,10 +237,11 @@ pub fn load(
     identities: &[Box<dyn age::Identity>],
     target: &mut dyn Target,
     cancel: &Cancel,
+    log: &Log,
 ) -> Result<(), RestoreError> {
     let manifest = chosen.manifest();
     for (stream, plain) in manifest.streams.iter().zip(artifact::plain_names(manifest)) {
-        say(&format!(
+        log.progress(&format!(
             "loading {} into {}",
             stream.name,
             target.describe()

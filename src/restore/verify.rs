@@ -9,17 +9,20 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{artifact, check_checksums, load, say, scratch_for, Selection};
+use super::{artifact, check_checksums, load, scratch_for, RestoreError, Selection};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Config, Job, JobKind};
 use crate::history::{CheckRecord, Outcome, RunRecord, VerifyRecord};
 use crate::manifest::Reason;
+use crate::output::Log;
 
 pub struct VerifyOptions<'a> {
     pub reason: Reason,
     pub now: DateTime<Utc>,
     /// `--identity`: the age identity file (else `settings.age_identity_file`).
     pub identity: Option<&'a std::path::Path>,
+    /// Where each step is reported.
+    pub log: Log,
 }
 
 /// Verifies the newest artifact of the job `job` tests (a verify job's
@@ -58,7 +61,7 @@ pub fn verify(
     let result = run.execute(runtime, config, verified, checks, options, &cancel);
     drop(watcher);
     let error = match result {
-        Err(error) => Some(cancel.explain(error)),
+        Err(error) => Some(cancel.explain(error.to_string())),
         Ok(()) => run
             .record
             .checks
@@ -108,24 +111,28 @@ impl VerifyRun {
         checks: &[Check],
         options: &VerifyOptions<'_>,
         cancel: &Cancel,
-    ) -> Result<(), String> {
-        let (job, backup) = artifact::backup_job(config, verified).map_err(|e| e.to_string())?;
-        let chosen = runtime
-            .block_on(artifact::choose(config, job, backup, &Selection::default()))
-            .map_err(|e| e.to_string())?;
+    ) -> Result<(), RestoreError> {
+        let log = &options.log;
+        let (job, backup) = artifact::backup_job(config, verified)?;
+        let chosen = runtime.block_on(artifact::choose(
+            config,
+            job,
+            backup,
+            &Selection::default(),
+            log,
+        ))?;
         let manifest = chosen.manifest().clone();
         self.record.destination = Some(chosen.destination.name().to_owned());
         self.record.artifact = Some(manifest.id.clone());
         self.raw_size = manifest.streams.iter().map(|s| s.raw_size).sum();
         self.stored_size = manifest.streams.iter().map(|s| s.stored_size).sum();
-        say(&format!(
+        log.progress(&format!(
             "verifying artifact {} of job `{verified}` from `{}`",
             manifest.id,
             chosen.destination.name()
         ));
-        let identities =
-            artifact::identities(config, &manifest, options.identity).map_err(|e| e.to_string())?;
-        check_checksums(runtime, &chosen, cancel).map_err(|e| e.to_string())?;
+        let identities = artifact::identities(config, &manifest, options.identity)?;
+        check_checksums(runtime, &chosen, cancel, log)?;
         self.record.checks.push(CheckRecord {
             check: "sha256 of every stream matches the manifest".to_owned(),
             passed: true,
@@ -133,37 +140,33 @@ impl VerifyRun {
         });
 
         let store = &config.stores[&backup.store];
-        let mut scratch = scratch_for(backup.store.as_str(), store)
-            .map_err(|e| super::RestoreError::from(e).to_string())?;
-        let result = (|| {
-            load(runtime, &chosen, &identities, scratch.as_mut(), cancel)
-                .map_err(|e| e.to_string())?;
-            scratch
-                .finish()
-                .map_err(|e| super::RestoreError::from(e).to_string())?;
-            for (check, passed, value) in scratch
-                .builtin_checks()
-                .map_err(|e| super::RestoreError::from(e).to_string())?
-            {
-                self.note(check, passed, value);
+        let mut scratch = scratch_for(backup.store.as_str(), store)?;
+        let result = (|| -> Result<(), RestoreError> {
+            load(runtime, &chosen, &identities, scratch.as_mut(), cancel, log)?;
+            scratch.finish()?;
+            for (check, passed, value) in scratch.builtin_checks()? {
+                self.note(log, check, passed, value);
             }
             for check in checks {
-                let value = scratch
-                    .measure(check)
-                    .map_err(|e| super::RestoreError::from(e).to_string())?;
-                self.note(describe(check), passes(check, value), value.to_string());
+                let value = scratch.measure(check)?;
+                self.note(
+                    log,
+                    describe(check),
+                    passes(check, value),
+                    value.to_string(),
+                );
             }
             Ok(())
         })();
-        say(&format!("removing {}", scratch.describe()));
+        log.progress(&format!("removing {}", scratch.describe()));
         if let Err(error) = scratch.discard() {
-            eprintln!("warning: {error}");
+            log.warn(&error.to_string());
         }
         result
     }
 
-    fn note(&mut self, check: String, passed: bool, value: String) {
-        say(&format!(
+    fn note(&mut self, log: &Log, check: String, passed: bool, value: String) {
+        log.progress(&format!(
             "{} {check}: {value}",
             if passed { "ok    " } else { "FAILED" }
         ));

@@ -273,6 +273,7 @@ pub async fn notify_stale(
     config: &crate::config::Config,
     state: &crate::state::StateDir,
     report: &Report,
+    log: &crate::output::Log,
 ) {
     let dir = state.stale_markers();
     for job in &report.jobs {
@@ -286,7 +287,7 @@ pub async fn notify_stale(
         if stale.is_empty() {
             if let Err(e) = fs_err::remove_file(&marker) {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    eprintln!("warning: cannot remove {}: {e}", marker.display());
+                    log.warn(&format!("cannot remove {}: {e}", marker.display()));
                 }
             }
             continue;
@@ -295,15 +296,15 @@ pub async fn notify_stale(
             continue;
         }
         let message = format!("job `{}` is stale: {}", job.job, stale.join("; "));
-        crate::notify::stale(config, &job.job, &message).await;
+        crate::notify::stale(config, &job.job, &message, log).await;
         let written = fs_err::create_dir_all(&dir)
             .and_then(|()| crate::atomic::write_file(&marker, message.as_bytes(), 0o600));
         if let Err(e) = written {
-            eprintln!(
-                "warning: cannot remember that job `{}` was reported stale ({}: {e}); the next `status --notify` reports it again",
+            log.warn(&format!(
+                "cannot remember that job `{}` was reported stale ({}: {e}); the next `status --notify` reports it again",
                 job.job,
                 marker.display()
-            );
+            ));
         }
     }
 }
