@@ -28,7 +28,7 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()
         sync_dir(dir)
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
+        let _ = fs_err::remove_file(&temporary);
     }
     result
 }
@@ -57,10 +57,10 @@ mod tests {
         let path = dir.path().join("sub/dir/file.txt");
         write_file(&path, b"first", 0o644).unwrap();
         write_file(&path, b"second", 0o600).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(fs_err::read_to_string(&path).unwrap(), "second");
+        let mode = fs_err::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        let leftovers: Vec<_> = fs_err::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
         remove_file(&path).unwrap();
         assert!(!path.exists());

@@ -39,6 +39,8 @@ pub fn acquire(path: &Path, what: &str) -> Result<Lock, LockError> {
     if let Some(dir) = path.parent() {
         fs_err::create_dir_all(dir).map_err(io)?;
     }
+    // LockError::Io names the path already, and the lock needs std's File.
+    #[allow(clippy::disallowed_methods)]
     let mut file = File::options()
         .create(true)
         .truncate(false)
@@ -71,6 +73,7 @@ pub fn acquire(path: &Path, what: &str) -> Result<Lock, LockError> {
 
 /// The PID in a lock file when its lock is held by someone, without taking it.
 pub fn holder(path: &Path) -> Option<String> {
+    #[allow(clippy::disallowed_methods)] // Errors are ignored; the lock needs std's File.
     let file = File::options().read(true).write(true).open(path).ok()?;
     match file.try_lock() {
         Ok(()) => None,

@@ -7,16 +7,19 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 /// Whether stderr gets colours.
+#[allow(clippy::disallowed_methods)] // NO_COLOR is a terminal convention.
 pub fn stderr_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Whether stdout gets colours.
+#[allow(clippy::disallowed_methods)] // NO_COLOR is a terminal convention.
 pub fn stdout_colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The width diagnostics wrap at: $COLUMNS, else 100.
+#[allow(clippy::disallowed_methods)] // COLUMNS is a terminal convention.
 pub fn width() -> usize {
     std::env::var("COLUMNS")
         .ok()

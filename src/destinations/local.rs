@@ -2,6 +2,10 @@
 //! each file written under a temporary name, fsynced and renamed, the
 //! manifest last.
 
+// Every error here is built with `DestinationError::io`, which names the
+// path already; fs-err would name it a second time.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};

@@ -274,6 +274,7 @@ impl Chain {
 /// compresses well they idle; where it does not (random text) compression
 /// is the bottleneck and the second worker keeps cairn level with
 /// `zstd -T2`. `CAIRN_ZSTD_WORKERS` overrides it, for benchmarks.
+#[allow(clippy::disallowed_methods)] // A benchmark knob, not configuration.
 fn compression_workers() -> u32 {
     std::env::var("CAIRN_ZSTD_WORKERS")
         .ok()
