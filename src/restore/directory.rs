@@ -34,7 +34,7 @@ impl DirectoryTarget {
     }
 
     pub fn scratch(name: &str) -> Result<Self, StoreError> {
-        let dir = super::target::scratch_dir(name)?;
+        let dir = crate::stores::target::scratch_dir(name)?;
         Ok(Self {
             name: name.to_owned(),
             path: dir.path().join("files"),

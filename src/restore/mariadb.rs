@@ -59,7 +59,7 @@ impl MariadbTarget {
 
     pub fn scratch(name: &str, store: &MariadbStore) -> Self {
         let mut target = Self::target(name, store, None).expect("no --to to check");
-        target.scratch = Some(super::target::scratch_names(&store.databases, 64));
+        target.scratch = Some(crate::stores::target::scratch_names(&store.databases, 64));
         target
     }
 
@@ -220,16 +220,20 @@ impl Target for MariadbTarget {
     }
 
     fn measure(&mut self, check: &Check) -> Result<i64, StoreError> {
-        let (query, source) =
-            super::target::check_query(&self.name, "MariaDB", check, &self.store.databases)?;
+        let (query, source) = crate::stores::target::check_query(
+            &self.name,
+            "MariaDB",
+            check,
+            &self.store.databases,
+        )?;
         let schema = self.schema_for(&source);
         let output = self.sql(Some(&schema), query)?;
-        super::target::query_number(&self.name, query, &source, &output)
+        crate::stores::target::query_number(&self.name, query, &source, &output)
     }
 
     fn discard(&mut self) -> Result<(), StoreError> {
         let created = std::mem::take(&mut self.created);
-        super::target::drop_all(&self.name, "schemas", created, |name| {
+        crate::stores::target::drop_all(&self.name, "schemas", created, |name| {
             self.sql(
                 None,
                 &format!("drop database if exists {}", identifier(name)),

@@ -14,11 +14,9 @@
 mod artifact;
 mod directory;
 mod mariadb;
-mod postgres;
 pub mod redis;
 mod resp;
 mod sqlite;
-mod target;
 pub mod verify;
 
 use std::io::Read;
@@ -27,11 +25,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use artifact::{Chosen, Selection};
-pub use target::Target;
 
 use crate::cancel::Cancel;
 use crate::config::model::{Config, Store};
-use crate::stores::StoreError;
+use crate::stores::{postgres, StoreError, Target};
 
 /// Why a restore did not happen or did not complete.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -36,7 +36,7 @@ impl SqliteTarget {
     }
 
     pub fn scratch(name: &str) -> Result<Self, StoreError> {
-        let dir = super::target::scratch_dir(name)?;
+        let dir = crate::stores::target::scratch_dir(name)?;
         Ok(Self {
             name: name.to_owned(),
             path: dir.path().join("database.sqlite"),

@@ -5,9 +5,10 @@
 mod command;
 mod directory;
 pub(crate) mod mariadb;
-pub(crate) mod postgres;
+pub mod postgres;
 mod redis;
 mod sqlite;
+pub(crate) mod target;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,6 +17,7 @@ use crate::cancel::Cancel;
 use crate::config::model::Store;
 
 pub use command::ToolCommand;
+pub use target::Target;
 
 /// A failed dump, naming the store, the command and what it said.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use cairn::cancel::Cancel;
 use cairn::config::raw::{RedisMethod, RedisStore};
 use cairn::restore::redis::RedisTarget;
-use cairn::restore::Target;
+use cairn::stores::Target;
 
 use super::{tool, Sandbox, Servers};
 
