@@ -12,11 +12,8 @@
 //! sees the end of its input.
 
 mod artifact;
-mod directory;
-mod mariadb;
 pub mod redis;
 mod resp;
-mod sqlite;
 pub mod verify;
 
 use std::io::Read;
@@ -28,7 +25,7 @@ pub use artifact::{Chosen, Selection};
 
 use crate::cancel::Cancel;
 use crate::config::model::{Config, Store};
-use crate::stores::{postgres, StoreError, Target};
+use crate::stores::{directory, mariadb, postgres, sqlite, StoreError, Target};
 
 /// Why a restore did not happen or did not complete.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

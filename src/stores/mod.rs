@@ -3,11 +3,11 @@
 //! one artifact.
 
 mod command;
-mod directory;
-pub(crate) mod mariadb;
+pub mod directory;
+pub mod mariadb;
 pub mod postgres;
 mod redis;
-mod sqlite;
+pub mod sqlite;
 pub(crate) mod target;
 
 use std::collections::BTreeMap;

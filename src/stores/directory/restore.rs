@@ -6,11 +6,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::Target;
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::DirectoryStore;
-use crate::stores::StoreError;
+use crate::stores::target::scratch_dir;
+use crate::stores::{StoreError, Target};
 
 pub struct DirectoryTarget {
     name: String,
@@ -34,7 +34,7 @@ impl DirectoryTarget {
     }
 
     pub fn scratch(name: &str) -> Result<Self, StoreError> {
-        let dir = crate::stores::target::scratch_dir(name)?;
+        let dir = scratch_dir(name)?;
         Ok(Self {
             name: name.to_owned(),
             path: dir.path().join("files"),
@@ -128,10 +128,10 @@ impl Target for DirectoryTarget {
             .map_err(|e| StoreError::new(&self.name, format!("reading {stream} failed: {e}")))?;
         // The archive holds the tree's contents, not its root: give the root
         // the old directory's mode, or 0700 for a new one.
-        let mode = std::fs::metadata(&self.path)
+        let mode = fs_err::metadata(&self.path)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
             .unwrap_or(0o700);
-        std::fs::set_permissions(
+        fs_err::set_permissions(
             staging.path(),
             std::os::unix::fs::PermissionsExt::from_mode(mode),
         )

@@ -1,0 +1,38 @@
+//! MariaDB and MySQL: dumped with `mariadb-dump` per database, loaded with
+//! the `mariadb` client (`mysqldump` and `mysql` where those are what is
+//! installed), verified in temporary schemas on the store's server.
+//!
+//! An artifact holds one stream per database, `db-NAME.sql`.
+
+mod dump;
+mod restore;
+
+use crate::config::raw::MariadbStore;
+
+pub use dump::Mariadb;
+pub use restore::MariadbTarget;
+
+/// The stream of `database`: `db-shop.sql`.
+pub fn database_stream(database: &str) -> String {
+    format!("db-{database}.sql")
+}
+
+/// The database a stream holds: `db-shop.sql` → `shop`.
+pub fn stream_database(stream: &str) -> Option<String> {
+    Some(stream.strip_prefix("db-")?.strip_suffix(".sql")?.to_owned())
+}
+
+/// The tool under MariaDB's name, or MySQL's where only that is installed.
+/// Through an exec prefix the tool lives elsewhere: assume MariaDB's name.
+fn program(store: &MariadbStore, mariadb: &'static str, mysql: &'static str) -> &'static str {
+    if store.exec.is_none() && !on_path(mariadb) && on_path(mysql) {
+        mysql
+    } else {
+        mariadb
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
