@@ -12,8 +12,6 @@
 //! sees the end of its input.
 
 mod artifact;
-pub mod redis;
-mod resp;
 pub mod verify;
 
 use std::io::Read;
@@ -25,7 +23,7 @@ pub use artifact::{Chosen, Selection};
 
 use crate::cancel::Cancel;
 use crate::config::model::{Config, Store};
-use crate::stores::{directory, mariadb, postgres, sqlite, StoreError, Target};
+use crate::stores::{directory, mariadb, postgres, redis, sqlite, StoreError, Target};
 
 /// Why a restore did not happen or did not complete.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -6,7 +6,7 @@ mod command;
 pub mod directory;
 pub mod mariadb;
 pub mod postgres;
-mod redis;
+pub mod redis;
 pub mod sqlite;
 pub(crate) mod target;
 

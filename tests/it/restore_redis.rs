@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use cairn::cancel::Cancel;
 use cairn::config::model::{Check, Store};
 use cairn::config::raw::{RedisMethod, RedisStore};
-use cairn::restore::redis;
+use cairn::stores::redis;
 use cairn::stores::Target;
 
 use crate::common::redis::{

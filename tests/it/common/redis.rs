@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cairn::cancel::Cancel;
 use cairn::config::raw::{RedisMethod, RedisStore};
-use cairn::restore::redis::RedisTarget;
+use cairn::stores::redis::RedisTarget;
 use cairn::stores::Target;
 
 use super::{tool, Sandbox, Servers};

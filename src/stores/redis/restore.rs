@@ -8,31 +8,22 @@
 //! Spooling first means that an artifact which fails its checksum (the input
 //! reader errors) never reaches a server: the target is untouched.
 
-mod server;
-mod url;
-
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::resp::{Address, Connection, Reply, RespError};
-use super::Target;
+use super::server::{spool, ScratchServer};
+use super::url::{parse_server_url, ServerUrl};
+use super::{REPLY_TIMEOUT, STREAM};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::{RedisMethod, RedisStore};
-use crate::stores::StoreError;
-use server::{spool, ScratchServer};
-use url::{parse_server_url, ServerUrl};
-
-/// The one stream of a Redis artifact (see `stores::redis`).
-const STREAM: &str = "dump.rdb";
+use crate::stores::{StoreError, Target};
 /// Keys per SCAN step, and so at most per MIGRATE.
 const BATCH: &str = "1000";
 /// MIGRATE's timeout for each of its I/O steps, in milliseconds.
 const MIGRATE_TIMEOUT_MS: &str = "60000";
-/// How long a reply may take (a FLUSHALL of a large instance, a MIGRATE batch).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where an artifact's keys go: a Redis server, or (verify) the private
 /// server that loaded them.
