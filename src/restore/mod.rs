@@ -23,7 +23,7 @@ pub use artifact::{Chosen, Selection};
 
 use crate::cancel::Cancel;
 use crate::config::model::{Config, Store};
-use crate::stores::{directory, mariadb, postgres, redis, sqlite, StoreError, Target};
+use crate::stores::{StoreError, Target};
 
 /// Why a restore did not happen or did not complete.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -101,7 +101,7 @@ pub fn restore(
     check_checksums(runtime, &chosen, &cancel)?;
 
     let store = &config.stores[&backup.store];
-    let mut target = target_for(backup.store.as_str(), store, options.to)?;
+    let mut target = crate::stores::target_for(backup.store.as_str(), store, options.to)?;
     let streams = artifact::plain_names(&manifest);
     say(&format!("target: {}", target.describe()));
     if let Some(existing) = target.existing(&streams)? {
@@ -132,44 +132,6 @@ pub fn restore(
 /// A progress line on stderr.
 pub(crate) fn say(text: &str) {
     eprintln!("cairn: {text}");
-}
-
-/// The target of a restore: the job's own store, or `to`.
-pub fn target_for(
-    store_name: &str,
-    store: &Store,
-    to: Option<&str>,
-) -> Result<Box<dyn Target>, StoreError> {
-    Ok(match store {
-        Store::Postgres(pg) => Box::new(postgres::PostgresTarget::target(store_name, pg, to)?),
-        Store::Mariadb(maria) => Box::new(mariadb::MariadbTarget::target(store_name, maria, to)?),
-        Store::Redis(redis) => Box::new(redis::target(store_name, redis, to)?),
-        Store::Sqlite(sqlite) => Box::new(sqlite::SqliteTarget::target(store_name, sqlite, to)),
-        Store::Directory(dir) => Box::new(directory::DirectoryTarget::target(store_name, dir, to)),
-        Store::Cassandra(_) | Store::Kafka(_) => return Err(unsupported(store_name, store)),
-    })
-}
-
-/// A scratch target for verify, named after `tag` where it needs a name.
-pub fn scratch_for(store_name: &str, store: &Store) -> Result<Box<dyn Target>, StoreError> {
-    Ok(match store {
-        Store::Postgres(pg) => Box::new(postgres::PostgresTarget::scratch(store_name, pg)?),
-        Store::Mariadb(maria) => Box::new(mariadb::MariadbTarget::scratch(store_name, maria)),
-        Store::Redis(redis) => Box::new(redis::scratch(store_name, redis)?),
-        Store::Sqlite(_) => Box::new(sqlite::SqliteTarget::scratch(store_name)?),
-        Store::Directory(_) => Box::new(directory::DirectoryTarget::scratch(store_name)?),
-        Store::Cassandra(_) | Store::Kafka(_) => return Err(unsupported(store_name, store)),
-    })
-}
-
-fn unsupported(store_name: &str, store: &Store) -> StoreError {
-    StoreError::new(
-        store_name,
-        format!(
-            "`{}` stores are not supported by this version of cairn yet",
-            store.kind()
-        ),
-    )
 }
 
 /// Reads every stream of the artifact and compares its size and SHA-256

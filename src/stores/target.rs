@@ -68,7 +68,7 @@ pub trait Target: Send {
 
 /// The temporary database (or schema) of a SQL scratch target for each of
 /// `databases`: `cairn_verify_PID_NAME`, cut to the server's `limit`.
-pub(crate) fn scratch_names(databases: &[String], limit: usize) -> BTreeMap<String, String> {
+pub(super) fn scratch_names(databases: &[String], limit: usize) -> BTreeMap<String, String> {
     let tag = format!("cairn_verify_{}", std::process::id());
     databases
         .iter()
@@ -81,7 +81,7 @@ pub(crate) fn scratch_names(databases: &[String], limit: usize) -> BTreeMap<Stri
 }
 
 /// The number a SQL check's query printed (its first line).
-pub(crate) fn query_number(
+pub(super) fn query_number(
     store: &str,
     query: &str,
     database: &str,
@@ -99,7 +99,7 @@ pub(crate) fn query_number(
 }
 
 /// A private temporary directory for a scratch target.
-pub(crate) fn scratch_dir(store: &str) -> Result<tempfile::TempDir, StoreError> {
+pub(super) fn scratch_dir(store: &str) -> Result<tempfile::TempDir, StoreError> {
     tempfile::Builder::new()
         .prefix("cairn-verify-")
         .tempdir()
@@ -108,7 +108,7 @@ pub(crate) fn scratch_dir(store: &str) -> Result<tempfile::TempDir, StoreError> 
 
 /// A SQL check's query, and the database it runs in (the store's first
 /// database unless the check names one).
-pub(crate) fn check_query<'c>(
+pub(super) fn check_query<'c>(
     store: &str,
     kind: &str,
     check: &'c Check,
@@ -126,7 +126,7 @@ pub(crate) fn check_query<'c>(
 
 /// Drops every scratch database (or schema) in `created` with `drop`,
 /// trying them all; one error naming those that failed.
-pub(crate) fn drop_all(
+pub(super) fn drop_all(
     store: &str,
     what: &str,
     created: Vec<String>,

@@ -8,6 +8,7 @@ mod dump;
 mod restore;
 
 use crate::config::raw::MariadbStore;
+use crate::stores::{Dumper, Kind, StoreError, Target};
 
 pub use dump::Mariadb;
 pub use restore::MariadbTarget;
@@ -35,4 +36,18 @@ fn program(store: &MariadbStore, mariadb: &'static str, mysql: &'static str) -> 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+impl Kind for MariadbStore {
+    fn dumper(&self, name: &str) -> Result<Box<dyn Dumper>, StoreError> {
+        Ok(Box::new(Mariadb::new(name, self)))
+    }
+
+    fn target(&self, name: &str, to: Option<&str>) -> Result<Box<dyn Target>, StoreError> {
+        Ok(Box::new(MariadbTarget::target(name, self, to)?))
+    }
+
+    fn scratch(&self, name: &str) -> Result<Box<dyn Target>, StoreError> {
+        Ok(Box::new(MariadbTarget::scratch(name, self)))
+    }
 }

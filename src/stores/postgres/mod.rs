@@ -9,7 +9,8 @@ mod dsn;
 mod dump;
 mod restore;
 
-use crate::config::raw::PostgresFormat;
+use crate::config::raw::{PostgresFormat, PostgresStore};
+use crate::stores::{Dumper, Kind, StoreError, Target};
 
 pub use dump::Postgres;
 pub use restore::PostgresTarget;
@@ -44,6 +45,20 @@ pub fn stream_database(stream: &str) -> Option<String> {
 /// Whether a stream is plain SQL, loaded with `psql` rather than `pg_restore`.
 pub fn is_plain(stream: &str) -> bool {
     stream.ends_with(PLAIN)
+}
+
+impl Kind for PostgresStore {
+    fn dumper(&self, name: &str) -> Result<Box<dyn Dumper>, StoreError> {
+        Ok(Box::new(Postgres::new(name, self)?))
+    }
+
+    fn target(&self, name: &str, to: Option<&str>) -> Result<Box<dyn Target>, StoreError> {
+        Ok(Box::new(PostgresTarget::target(name, self, to)?))
+    }
+
+    fn scratch(&self, name: &str) -> Result<Box<dyn Target>, StoreError> {
+        Ok(Box::new(PostgresTarget::scratch(name, self)?))
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ mod url;
 
 use std::time::Duration;
 
+use crate::config::raw::RedisStore;
+use crate::stores::{Dumper, Kind, StoreError, Target};
+
 pub use dump::Redis;
 pub use restore::{scratch, target, RedisTarget};
 
@@ -21,3 +24,17 @@ pub const STREAM: &str = "dump.rdb";
 
 /// How long a reply may take (a FLUSHALL of a large instance, a MIGRATE batch).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Kind for RedisStore {
+    fn dumper(&self, name: &str) -> Result<Box<dyn Dumper>, StoreError> {
+        Ok(Box::new(Redis::new(name, self)?))
+    }
+
+    fn target(&self, name: &str, to: Option<&str>) -> Result<Box<dyn Target>, StoreError> {
+        Ok(Box::new(target(name, self, to)?))
+    }
+
+    fn scratch(&self, name: &str) -> Result<Box<dyn Target>, StoreError> {
+        Ok(Box::new(scratch(name, self)?))
+    }
+}

@@ -7,8 +7,25 @@
 mod dump;
 mod restore;
 
+use crate::config::raw::SqliteStore;
+use crate::stores::{Dumper, Kind, StoreError, Target};
+
 pub use dump::Sqlite;
 pub use restore::SqliteTarget;
 
 /// The one stream of a SQLite artifact: the database file.
 pub const STREAM: &str = "database.sqlite";
+
+impl Kind for SqliteStore {
+    fn dumper(&self, name: &str) -> Result<Box<dyn Dumper>, StoreError> {
+        Ok(Box::new(Sqlite::new(name, self)))
+    }
+
+    fn target(&self, name: &str, to: Option<&str>) -> Result<Box<dyn Target>, StoreError> {
+        Ok(Box::new(SqliteTarget::target(name, self, to)))
+    }
+
+    fn scratch(&self, name: &str) -> Result<Box<dyn Target>, StoreError> {
+        Ok(Box::new(SqliteTarget::scratch(name)?))
+    }
+}
