@@ -13,14 +13,24 @@ use crate::stores::{Dumper, Kind, StoreError, Target};
 pub use dump::Mariadb;
 pub use restore::MariadbTarget;
 
+/// What a database's stream starts with.
+const DATABASE_PREFIX: &str = "db-";
+/// What a database's stream ends with: it is SQL.
+const EXTENSION: &str = ".sql";
+
 /// The stream of `database`: `db-shop.sql`.
 pub fn database_stream(database: &str) -> String {
-    format!("db-{database}.sql")
+    format!("{DATABASE_PREFIX}{database}{EXTENSION}")
 }
 
 /// The database a stream holds: `db-shop.sql` → `shop`.
 pub fn stream_database(stream: &str) -> Option<String> {
-    Some(stream.strip_prefix("db-")?.strip_suffix(".sql")?.to_owned())
+    Some(
+        stream
+            .strip_prefix(DATABASE_PREFIX)?
+            .strip_suffix(EXTENSION)?
+            .to_owned(),
+    )
 }
 
 /// The tool under MariaDB's name, or MySQL's where only that is installed.
