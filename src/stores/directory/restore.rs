@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::DirectoryStore;
-use crate::stores::target::scratch_dir;
+use crate::stores::target::{remove_scratch_dir, restore_path, scratch_dir};
 use crate::stores::{StoreError, Target};
 
 pub struct DirectoryTarget {
@@ -24,10 +24,7 @@ impl DirectoryTarget {
     pub fn target(name: &str, store: &DirectoryStore, to: Option<&str>) -> Self {
         Self {
             name: name.to_owned(),
-            path: to.map_or_else(
-                || store.path.clone(),
-                |to| crate::config::absolute(Path::new(to)),
-            ),
+            path: restore_path(&store.path, to),
             pending: None,
             scratch: None,
         }
@@ -201,15 +198,7 @@ impl Target for DirectoryTarget {
 
     fn discard(&mut self) -> Result<(), StoreError> {
         self.pending = None;
-        if let Some(dir) = self.scratch.take() {
-            dir.close().map_err(|e| {
-                StoreError::new(
-                    &self.name,
-                    format!("cannot remove the scratch directory: {e}"),
-                )
-            })?;
-        }
-        Ok(())
+        remove_scratch_dir(&self.name, self.scratch.take())
     }
 }
 

@@ -10,7 +10,7 @@ use super::{stream_database, Mariadb};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::MariadbStore;
-use crate::stores::target::{check_query, drop_all, query_number, scratch_names};
+use crate::stores::target::{check_query, database_for, drop_all, query_number, scratch_names};
 use crate::stores::{Dumper, StoreError, Target, ToolCommand};
 
 pub struct MariadbTarget {
@@ -59,12 +59,7 @@ impl MariadbTarget {
     }
 
     fn schema_for(&self, source: &str) -> String {
-        if let Some(scratch) = &self.scratch {
-            if let Some(schema) = scratch.get(source) {
-                return schema.clone();
-            }
-        }
-        self.schema.clone().unwrap_or_else(|| source.to_owned())
+        database_for(&self.scratch, &self.schema, source)
     }
 
     fn schemas(&self, streams: &[String]) -> Vec<String> {

@@ -12,7 +12,7 @@ use super::{is_plain, stream_database, Postgres, GLOBALS};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::PostgresStore;
-use crate::stores::target::{check_query, drop_all, query_number, scratch_names};
+use crate::stores::target::{self, check_query, drop_all, query_number, scratch_names};
 use crate::stores::{Dumper, StoreError, Target, ToolCommand};
 
 pub struct PostgresTarget {
@@ -69,12 +69,7 @@ impl PostgresTarget {
 
     /// The database a stream's database is restored into.
     fn database_for(&self, source: &str) -> String {
-        if let Some(scratch) = &self.scratch {
-            if let Some(db) = scratch.get(source) {
-                return db.clone();
-            }
-        }
-        self.database.clone().unwrap_or_else(|| source.to_owned())
+        target::database_for(&self.scratch, &self.database, source)
     }
 
     /// The target databases of an artifact's streams.
