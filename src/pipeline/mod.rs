@@ -31,18 +31,38 @@ const CHUNKS_FOLLOWED: usize = CHANNEL_CAPACITY + 2;
 /// keeps compression memory to a few MiB with little loss of ratio.
 const ZSTD_JOB_SIZE: u32 = 2 << 20;
 
-/// The suffix stored objects get: `.zst`, `.gz`, then `.age` when encrypted.
-pub fn stored_name(stream: &str, compression: &Compression, encrypted: bool) -> String {
-    let mut name = stream.to_owned();
-    name.push_str(match compression.algorithm {
+/// The suffix encryption gives a stored object's name.
+const ENCRYPTED_SUFFIX: &str = ".age";
+
+/// The suffix compression gives a stored object's name.
+fn compression_suffix(algorithm: CompressionAlgorithm) -> &'static str {
+    match algorithm {
         CompressionAlgorithm::Zstd => ".zst",
         CompressionAlgorithm::Gzip => ".gz",
         CompressionAlgorithm::None => "",
-    });
+    }
+}
+
+/// The suffix stored objects get: `.zst`, `.gz`, then `.age` when encrypted.
+pub fn stored_name(stream: &str, compression: &Compression, encrypted: bool) -> String {
+    let mut name = stream.to_owned();
+    name.push_str(compression_suffix(compression.algorithm));
     if encrypted {
-        name.push_str(".age");
+        name.push_str(ENCRYPTED_SUFFIX);
     }
     name
+}
+
+/// The stream's name as its dump named it, from the name it is stored
+/// under: [`stored_name`] undone (`db-app.pgdump.zst.age` → `db-app.pgdump`).
+/// A suffix that is missing is left alone.
+pub fn plain_name(stored: &str, algorithm: CompressionAlgorithm, encrypted: bool) -> &str {
+    let mut name = stored;
+    if encrypted {
+        name = name.strip_suffix(ENCRYPTED_SUFFIX).unwrap_or(name);
+    }
+    name.strip_suffix(compression_suffix(algorithm))
+        .unwrap_or(name)
 }
 
 /// The end of the chain: hashes the stored bytes and sends them to every
@@ -473,5 +493,29 @@ mod tests {
             level: None,
         };
         assert_eq!(stored_name("files.tar", &none, false), "files.tar");
+    }
+
+    #[test]
+    fn plain_names_undo_stored_names() {
+        let gzip = Compression {
+            algorithm: CompressionAlgorithm::Gzip,
+            level: None,
+        };
+        for (compression, encrypted) in [
+            (Compression::default(), false),
+            (Compression::default(), true),
+            (gzip, true),
+        ] {
+            let stored = stored_name("db-app.pgdump", &compression, encrypted);
+            assert_eq!(
+                plain_name(&stored, compression.algorithm, encrypted),
+                "db-app.pgdump"
+            );
+        }
+        assert_eq!(
+            plain_name("dump.rdb", CompressionAlgorithm::Zstd, false),
+            "dump.rdb",
+            "a missing suffix is left alone"
+        );
     }
 }

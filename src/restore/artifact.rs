@@ -12,6 +12,7 @@ use crate::config::model::{Backup, Config, Job, JobKind};
 use crate::config::raw::CompressionAlgorithm;
 use crate::destinations::{self, Destination, Found};
 use crate::manifest::{Manifest, Reason, StreamRecord};
+use crate::pipeline;
 
 /// Which artifact to restore.
 #[derive(Debug, Clone, Default)]
@@ -237,16 +238,12 @@ pub fn plain_names(manifest: &Manifest) -> Vec<String> {
         .streams
         .iter()
         .map(|stream| {
-            let mut name = stream.name.as_str();
-            if manifest.encryption.is_some() {
-                name = name.strip_suffix(".age").unwrap_or(name);
-            }
-            name = match manifest.compression.algorithm {
-                CompressionAlgorithm::Zstd => name.strip_suffix(".zst").unwrap_or(name),
-                CompressionAlgorithm::Gzip => name.strip_suffix(".gz").unwrap_or(name),
-                CompressionAlgorithm::None => name,
-            };
-            name.to_owned()
+            pipeline::plain_name(
+                &stream.name,
+                manifest.compression.algorithm,
+                manifest.encryption.is_some(),
+            )
+            .to_owned()
         })
         .collect()
 }

@@ -12,13 +12,6 @@
 //! sees the end of its input.
 
 mod artifact;
-mod directory;
-mod mariadb;
-mod postgres;
-pub mod redis;
-mod resp;
-mod sqlite;
-mod target;
 pub mod verify;
 
 use std::io::Read;
@@ -27,12 +20,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use artifact::{Chosen, Selection};
-pub use target::Target;
 
 use crate::cancel::Cancel;
 use crate::config::model::{Config, Store};
 use crate::output::Log;
-use crate::stores::StoreError;
+use crate::stores::{StoreError, Target};
 
 /// Why a restore did not happen or did not complete.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -119,7 +111,7 @@ pub fn restore(
     check_checksums(runtime, &chosen, &cancel, log)?;
 
     let store = &config.stores[&backup.store];
-    let mut target = target_for(backup.store.as_str(), store, options.to)?;
+    let mut target = crate::stores::target_for(backup.store.as_str(), store, options.to)?;
     let streams = artifact::plain_names(&manifest);
     log.progress(&format!("target: {}", target.describe()));
     if let Some(existing) = target.existing(&streams)? {
@@ -145,44 +137,6 @@ pub fn restore(
         target.describe()
     ));
     Ok(notes)
-}
-
-/// The target of a restore: the job's own store, or `to`.
-pub fn target_for(
-    store_name: &str,
-    store: &Store,
-    to: Option<&str>,
-) -> Result<Box<dyn Target>, StoreError> {
-    Ok(match store {
-        Store::Postgres(pg) => Box::new(postgres::PostgresTarget::target(store_name, pg, to)?),
-        Store::Mariadb(maria) => Box::new(mariadb::MariadbTarget::target(store_name, maria, to)?),
-        Store::Redis(redis) => Box::new(redis::target(store_name, redis, to)?),
-        Store::Sqlite(sqlite) => Box::new(sqlite::SqliteTarget::target(store_name, sqlite, to)),
-        Store::Directory(dir) => Box::new(directory::DirectoryTarget::target(store_name, dir, to)),
-        Store::Cassandra(_) | Store::Kafka(_) => return Err(unsupported(store_name, store)),
-    })
-}
-
-/// A scratch target for verify, named after `tag` where it needs a name.
-pub fn scratch_for(store_name: &str, store: &Store) -> Result<Box<dyn Target>, StoreError> {
-    Ok(match store {
-        Store::Postgres(pg) => Box::new(postgres::PostgresTarget::scratch(store_name, pg)?),
-        Store::Mariadb(maria) => Box::new(mariadb::MariadbTarget::scratch(store_name, maria)),
-        Store::Redis(redis) => Box::new(redis::scratch(store_name, redis)?),
-        Store::Sqlite(_) => Box::new(sqlite::SqliteTarget::scratch(store_name)?),
-        Store::Directory(_) => Box::new(directory::DirectoryTarget::scratch(store_name)?),
-        Store::Cassandra(_) | Store::Kafka(_) => return Err(unsupported(store_name, store)),
-    })
-}
-
-fn unsupported(store_name: &str, store: &Store) -> StoreError {
-    StoreError::new(
-        store_name,
-        format!(
-            "`{}` stores are not supported by this version of cairn yet",
-            store.kind()
-        ),
-    )
 }
 
 /// Reads every stream of the artifact and compares its size and SHA-256

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{artifact, check_checksums, load, scratch_for, RestoreError, Selection};
+use super::{artifact, check_checksums, load, RestoreError, Selection};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Config, Job, JobKind};
 use crate::history::{CheckRecord, Outcome, RunRecord, VerifyRecord};
@@ -140,7 +140,7 @@ impl VerifyRun {
         });
 
         let store = &config.stores[&backup.store];
-        let mut scratch = scratch_for(backup.store.as_str(), store)?;
+        let mut scratch = crate::stores::scratch_for(backup.store.as_str(), store)?;
         let result = (|| -> Result<(), RestoreError> {
             load(runtime, &chosen, &identities, scratch.as_mut(), cancel, log)?;
             scratch.finish()?;

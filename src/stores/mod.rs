@@ -1,13 +1,19 @@
-//! Data sources: one file per store kind behind one trait. A store turns
-//! into one or more streams (e.g. one per database) written in order into
-//! one artifact.
+//! Data sources: one folder per store kind, each with its dump, restore and
+//! verify, its stream names and its URL or DSN parsing, behind one trait
+//! family: [`Dumper`] (a store into streams), [`Target`] (streams back into
+//! a store, or a scratch one for verify) and [`Kind`] (a store's dumper and
+//! targets). A store turns into one or more streams (e.g. one per database)
+//! written in order into one artifact.
+//!
+//! A new kind is a new folder and one line in [`kind`].
 
 mod command;
-mod directory;
-pub(crate) mod mariadb;
-pub(crate) mod postgres;
-mod redis;
-mod sqlite;
+pub mod directory;
+pub mod mariadb;
+pub mod postgres;
+pub mod redis;
+pub mod sqlite;
+mod target;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,6 +22,7 @@ use crate::cancel::Cancel;
 use crate::config::model::Store;
 
 pub use command::ToolCommand;
+pub use target::Target;
 
 /// A failed dump, naming the store, the command and what it said.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -61,20 +68,62 @@ pub trait Dumper: Send {
     fn tools(&self) -> BTreeMap<String, String>;
 }
 
+/// One kind of store: how its stores are dumped, restored and verified.
+/// Each kind's folder implements it for the kind's configuration, and
+/// [`kind`] is the one place that maps a [`Store`] to it.
+pub trait Kind {
+    /// How the store named `name` is dumped.
+    fn dumper(&self, name: &str) -> Result<Box<dyn Dumper>, StoreError>;
+
+    /// Where a restore of the store named `name` goes: the store itself, or
+    /// `to` (`--to`), whose meaning the kind defines.
+    fn target(&self, name: &str, to: Option<&str>) -> Result<Box<dyn Target>, StoreError>;
+
+    /// A scratch target for verify, removed afterwards.
+    fn scratch(&self, name: &str) -> Result<Box<dyn Target>, StoreError>;
+}
+
+/// The kind of `store`, named `name` in the configuration: one line per
+/// kind cairn supports.
+fn kind<'s>(name: &str, store: &'s Store) -> Result<&'s dyn Kind, StoreError> {
+    Ok(match store {
+        Store::Postgres(postgres) => postgres,
+        Store::Redis(redis) => redis,
+        Store::Mariadb(mariadb) => mariadb,
+        Store::Sqlite(sqlite) => sqlite,
+        Store::Directory(directory) => directory,
+        Store::Cassandra(_) | Store::Kafka(_) => return Err(unsupported(name, store)),
+    })
+}
+
+/// The error for a kind that the configuration accepts but this cairn
+/// cannot back up or restore yet.
+fn unsupported(name: &str, store: &Store) -> StoreError {
+    StoreError::new(
+        name,
+        format!(
+            "`{}` stores are not supported by this version of cairn yet",
+            store.kind()
+        ),
+    )
+    .with_help("back this store up another way for now; cairn accepts the configuration so it can be reviewed")
+}
+
 /// The dumper for `store`, named `name` in the configuration.
 pub fn dumper(name: &str, store: &Store) -> Result<Box<dyn Dumper>, StoreError> {
-    Ok(match store {
-        Store::Postgres(pg) => Box::new(postgres::Postgres::new(name, pg)?),
-        Store::Redis(redis) => Box::new(redis::Redis::new(name, redis)?),
-        Store::Mariadb(maria) => Box::new(mariadb::Mariadb::new(name, maria)),
-        Store::Sqlite(sqlite) => Box::new(sqlite::Sqlite::new(name, sqlite)),
-        Store::Directory(directory) => Box::new(directory::Directory::new(name, directory)?),
-        Store::Cassandra(_) | Store::Kafka(_) => {
-            return Err(StoreError::new(
-                name,
-                format!("`{}` stores are not supported by this version of cairn yet", store.kind()),
-            )
-            .with_help("back this store up another way for now; cairn accepts the configuration so it can be reviewed"))
-        }
-    })
+    kind(name, store)?.dumper(name)
+}
+
+/// The target of a restore: the store `name` itself, or `to`.
+pub fn target_for(
+    name: &str,
+    store: &Store,
+    to: Option<&str>,
+) -> Result<Box<dyn Target>, StoreError> {
+    kind(name, store)?.target(name, to)
+}
+
+/// A scratch target for verifying an artifact of the store `name`.
+pub fn scratch_for(name: &str, store: &Store) -> Result<Box<dyn Target>, StoreError> {
+    kind(name, store)?.scratch(name)
 }

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use cairn::cancel::Cancel;
 use cairn::config::model::{Check, Store};
 use cairn::config::raw::{RedisMethod, RedisStore};
-use cairn::restore::redis;
-use cairn::restore::Target;
+use cairn::stores::redis;
+use cairn::stores::Target;
 
 use crate::common::redis::{
     assert_same_keys, fill, load, snapshot, store, FailsAtEnd, EVERY_TYPE_AND_ODD_NAMES,

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use cairn::cancel::Cancel;
 use cairn::config::raw::{RedisMethod, RedisStore};
-use cairn::restore::redis::RedisTarget;
-use cairn::restore::Target;
+use cairn::stores::redis::RedisTarget;
+use cairn::stores::Target;
 
 use super::{tool, Sandbox, Servers};
 

@@ -8,31 +8,22 @@
 //! Spooling first means that an artifact which fails its checksum (the input
 //! reader errors) never reaches a server: the target is untouched.
 
-mod server;
-mod url;
-
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::resp::{Address, Connection, Reply, RespError};
-use super::Target;
+use super::server::{spool, ScratchServer};
+use super::url::{parse_server_url, ServerUrl};
+use super::{REPLY_TIMEOUT, STREAM};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::{RedisMethod, RedisStore};
-use crate::stores::StoreError;
-use server::{spool, ScratchServer};
-use url::{parse_server_url, ServerUrl};
-
-/// The one stream of a Redis artifact (see `stores::redis`).
-const STREAM: &str = "dump.rdb";
+use crate::stores::{StoreError, Target};
 /// Keys per SCAN step, and so at most per MIGRATE.
 const BATCH: &str = "1000";
 /// MIGRATE's timeout for each of its I/O steps, in milliseconds.
 const MIGRATE_TIMEOUT_MS: &str = "60000";
-/// How long a reply may take (a FLUSHALL of a large instance, a MIGRATE batch).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where an artifact's keys go: a Redis server, or (verify) the private
 /// server that loaded them.
@@ -72,9 +63,10 @@ pub fn target(
     let mut server = parse_server_url(url)
         .map_err(|(message, help)| StoreError::new(store_name, message).with_help(help))?;
     if server.password.is_none() {
-        server.password = std::env::var("REDISCLI_AUTH")
-            .ok()
-            .filter(|p| !p.is_empty());
+        // redis-cli's own variable, which the dump side leaves to redis-cli.
+        #[allow(clippy::disallowed_methods)]
+        let from_env = std::env::var("REDISCLI_AUTH");
+        server.password = from_env.ok().filter(|p| !p.is_empty());
     }
     // The store's own server is dumped the way its job already dumps it.
     let dump_store = match to {

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::{Dumper, StoreError, ToolCommand};
 use crate::cancel::Cancel;
 use crate::config::raw::MariadbStore;
+use crate::stores::{Dumper, StoreError, ToolCommand};
 
 pub struct Mariadb {
     name: String,
@@ -17,20 +17,14 @@ pub struct Mariadb {
 
 impl Mariadb {
     pub fn new(name: &str, store: &MariadbStore) -> Self {
-        // Through an exec prefix the tool lives elsewhere: assume MariaDB's name.
-        let program = if store.exec.is_none() && !on_path("mariadb-dump") && on_path("mysqldump") {
-            "mysqldump"
-        } else {
-            "mariadb-dump"
-        };
         Self {
             name: name.to_owned(),
             store: store.clone(),
-            program,
+            program: super::program(store, "mariadb-dump", "mysqldump"),
         }
     }
 
-    pub(crate) fn connection_args(&self) -> Vec<String> {
+    pub(super) fn connection_args(&self) -> Vec<String> {
         let mut args = Vec::new();
         if let Some(socket) = &self.store.socket {
             args.push(format!("--socket={}", socket.display()));
@@ -49,17 +43,12 @@ impl Mariadb {
     }
 }
 
-pub(crate) fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
 impl Dumper for Mariadb {
     fn streams(&self) -> Vec<String> {
         self.store
             .databases
             .iter()
-            .map(|db| format!("db-{db}.sql"))
+            .map(|db| super::database_stream(db))
             .collect()
     }
 

@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use super::Target;
+use super::dsn::dsn_database;
+use super::{is_plain, stream_database, Postgres, GLOBALS};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::PostgresStore;
-use crate::stores::postgres::Postgres;
-use crate::stores::{StoreError, ToolCommand};
+use crate::stores::target::{self, check_query, drop_all, query_number, scratch_names};
+use crate::stores::{Dumper, StoreError, Target, ToolCommand};
 
 pub struct PostgresTarget {
     name: String,
@@ -62,18 +63,13 @@ impl PostgresTarget {
     /// Temporary databases on the store's server.
     pub fn scratch(name: &str, store: &PostgresStore) -> Result<Self, StoreError> {
         let mut target = Self::target(name, store, None)?;
-        target.scratch = Some(super::target::scratch_names(&store.databases, 63));
+        target.scratch = Some(scratch_names(&store.databases, 63));
         Ok(target)
     }
 
     /// The database a stream's database is restored into.
     fn database_for(&self, source: &str) -> String {
-        if let Some(scratch) = &self.scratch {
-            if let Some(db) = scratch.get(source) {
-                return db.clone();
-            }
-        }
-        self.database.clone().unwrap_or_else(|| source.to_owned())
+        target::database_for(&self.scratch, &self.database, source)
     }
 
     /// The target databases of an artifact's streams.
@@ -150,7 +146,7 @@ impl PostgresTarget {
     }
 
     fn restore_tool(&self, stream: &str, database: &str) -> ToolCommand {
-        let tool = if stream.ends_with(".sql") {
+        let tool = if is_plain(stream) {
             self.server.tool("psql").args([
                 "-X",
                 "-q",
@@ -170,26 +166,6 @@ impl PostgresTarget {
     }
 }
 
-/// The database a stream holds: `db-app.pgdump` → `app`.
-fn stream_database(stream: &str) -> Option<String> {
-    let rest = stream.strip_prefix("db-")?;
-    let name = rest
-        .strip_suffix(".pgdump")
-        .or_else(|| rest.strip_suffix(".sql"))?;
-    Some(name.to_owned())
-}
-
-/// The database a connection string names, if any.
-fn dsn_database(dsn: &str) -> Option<String> {
-    if let Some((_, rest)) = dsn.split_once("://") {
-        let path = rest.split('?').next()?.split_once('/')?.1;
-        return (!path.is_empty()).then(|| path.to_owned());
-    }
-    dsn.split_whitespace()
-        .find_map(|word| word.strip_prefix("dbname="))
-        .map(|db| db.trim_matches('\'').to_owned())
-}
-
 fn identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -200,7 +176,7 @@ fn literal(text: &str) -> String {
 
 impl Target for PostgresTarget {
     fn describe(&self) -> String {
-        let source = crate::stores::Dumper::source(&self.server);
+        let source = self.server.source();
         match (&self.scratch, &self.database) {
             (Some(_), _) => format!("scratch databases on PostgreSQL {source}"),
             (None, Some(db)) => format!("database `{db}` on PostgreSQL {source}"),
@@ -263,12 +239,12 @@ impl Target for PostgresTarget {
         input: &mut dyn Read,
         cancel: &Cancel,
     ) -> Result<(), StoreError> {
-        if stream == "globals.sql" {
+        if stream == GLOBALS {
             if self.scratch.is_some() {
                 // Roles belong to the whole server: a scratch restore reads
                 // them (the checksum still counts) but does not create them.
                 std::io::copy(input, &mut std::io::sink()).map_err(|e| {
-                    StoreError::new(&self.name, format!("reading globals.sql failed: {e}"))
+                    StoreError::new(&self.name, format!("reading {GLOBALS} failed: {e}"))
                 })?;
                 return Ok(());
             }
@@ -314,16 +290,15 @@ impl Target for PostgresTarget {
     }
 
     fn measure(&mut self, check: &Check) -> Result<i64, StoreError> {
-        let (query, source) =
-            super::target::check_query(&self.name, "PostgreSQL", check, &self.store.databases)?;
+        let (query, source) = check_query(&self.name, "PostgreSQL", check, &self.store.databases)?;
         let database = self.database_for(&source);
         let output = self.sql(&database, query)?;
-        super::target::query_number(&self.name, query, &source, &output)
+        query_number(&self.name, query, &source, &output)
     }
 
     fn discard(&mut self) -> Result<(), StoreError> {
         let created = std::mem::take(&mut self.created);
-        super::target::drop_all(&self.name, "databases", created, |name| {
+        drop_all(&self.name, "databases", created, |name| {
             self.drop_database(name)
         })
     }
@@ -340,24 +315,6 @@ impl Drop for PostgresTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn streams_name_their_databases() {
-        assert_eq!(stream_database("db-app.pgdump").as_deref(), Some("app"));
-        assert_eq!(stream_database("db-my-db.sql").as_deref(), Some("my-db"));
-        assert_eq!(stream_database("globals.sql"), None);
-    }
-
-    #[test]
-    fn connection_strings_name_a_database() {
-        assert_eq!(
-            dsn_database("postgresql://u@h:5/app?sslmode=require").as_deref(),
-            Some("app")
-        );
-        assert_eq!(dsn_database("postgresql://u@h:5"), None);
-        assert_eq!(dsn_database("postgresql://u@h:5/"), None);
-        assert_eq!(dsn_database("host=h dbname='x'").as_deref(), Some("x"));
-    }
 
     #[test]
     fn names_are_quoted() {

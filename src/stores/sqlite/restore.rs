@@ -7,11 +7,11 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::Target;
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::SqliteStore;
-use crate::stores::StoreError;
+use crate::stores::target::{remove_scratch_dir, restore_path, scratch_dir};
+use crate::stores::{StoreError, Target};
 
 pub struct SqliteTarget {
     name: String,
@@ -26,20 +26,17 @@ impl SqliteTarget {
     pub fn target(name: &str, store: &SqliteStore, to: Option<&str>) -> Self {
         Self {
             name: name.to_owned(),
-            path: to.map_or_else(
-                || store.path.clone(),
-                |to| crate::config::absolute(Path::new(to)),
-            ),
+            path: restore_path(&store.path, to),
             pending: None,
             scratch: None,
         }
     }
 
     pub fn scratch(name: &str) -> Result<Self, StoreError> {
-        let dir = super::target::scratch_dir(name)?;
+        let dir = scratch_dir(name)?;
         Ok(Self {
             name: name.to_owned(),
-            path: dir.path().join("database.sqlite"),
+            path: dir.path().join(super::STREAM),
             pending: None,
             scratch: Some(dir),
         })
@@ -78,7 +75,7 @@ impl Target for SqliteTarget {
     }
 
     fn existing(&mut self, _streams: &[String]) -> Result<Option<String>, StoreError> {
-        match std::fs::metadata(&self.path) {
+        match fs_err::metadata(&self.path) {
             Ok(meta) if meta.len() > 0 => Ok(Some(format!(
                 "{} exists ({})",
                 self.path.display(),
@@ -158,10 +155,10 @@ impl Target for SqliteTarget {
         let Some(file) = self.pending.take() else {
             return Ok(Vec::new());
         };
-        let mode = std::fs::metadata(&self.path)
+        let mode = fs_err::metadata(&self.path)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
             .unwrap_or(0o600);
-        std::fs::set_permissions(
+        fs_err::set_permissions(
             file.path(),
             std::os::unix::fs::PermissionsExt::from_mode(mode),
         )
@@ -170,7 +167,7 @@ impl Target for SqliteTarget {
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut journal = self.path.clone().into_os_string();
             journal.push(suffix);
-            match std::fs::remove_file(&journal) {
+            match fs_err::remove_file(&journal) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(self.io(&format!("cannot remove the old {suffix} file of"), e))
                 }
@@ -209,14 +206,6 @@ impl Target for SqliteTarget {
 
     fn discard(&mut self) -> Result<(), StoreError> {
         self.pending = None;
-        if let Some(dir) = self.scratch.take() {
-            dir.close().map_err(|e| {
-                StoreError::new(
-                    &self.name,
-                    format!("cannot remove the scratch directory: {e}"),
-                )
-            })?;
-        }
-        Ok(())
+        remove_scratch_dir(&self.name, self.scratch.take())
     }
 }

@@ -8,9 +8,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::{Dumper, StoreError, ToolCommand};
+use super::url;
 use crate::cancel::Cancel;
 use crate::config::raw::{RedisMethod, RedisStore};
+use crate::stores::{Dumper, StoreError, ToolCommand};
+
+/// The file BGSAVE writes when the server's `dbfilename` is not set.
+const DEFAULT_DBFILENAME: &str = "dump.rdb";
 
 pub struct Redis {
     name: String,
@@ -22,21 +26,14 @@ pub struct Redis {
 
 impl Redis {
     pub fn new(name: &str, store: &RedisStore) -> Result<Self, StoreError> {
-        let parsed = parse_url(&store.url).ok_or_else(|| {
-            StoreError::new(
-                name,
-                format!(
-                    "cannot read the Redis URL `{}`",
-                    crate::config::redact_url(&store.url)
-                ),
-            )
-        })?;
+        let parsed =
+            url::parse(&store.url).map_err(|(message, _)| StoreError::new(name, message))?;
         Ok(Self {
             name: name.to_owned(),
             store: store.clone(),
-            connection: parsed.args,
+            connection: parsed.cli_args(),
+            source: parsed.source(),
             password: parsed.password,
-            source: parsed.source,
         })
     }
 
@@ -124,7 +121,7 @@ impl Redis {
             .query(&["CONFIG", "GET", "dbfilename"])?
             .lines()
             .nth(1)
-            .unwrap_or("dump.rdb")
+            .unwrap_or(DEFAULT_DBFILENAME)
             .trim()
             .to_owned();
         let data_dir = self
@@ -136,67 +133,9 @@ impl Redis {
     }
 }
 
-struct ParsedUrl {
-    args: Vec<String>,
-    password: Option<String>,
-    /// The URL without its password.
-    source: String,
-}
-
-fn parse_url(url: &str) -> Option<ParsedUrl> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme == "unix" {
-        return Some(ParsedUrl {
-            args: vec!["-s".to_owned(), rest.to_owned()],
-            password: None,
-            source: url.to_owned(),
-        });
-    }
-    let (authority, path) = match rest.split_once('/') {
-        Some((authority, path)) => (authority, Some(path)),
-        None => (rest, None),
-    };
-    let (userinfo, host_port) = match authority.rsplit_once('@') {
-        Some((userinfo, host_port)) => (Some(userinfo), host_port),
-        None => (None, authority),
-    };
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) => (host, port),
-        None => (host_port, "6379"),
-    };
-    let mut args = vec![
-        "-h".to_owned(),
-        host.to_owned(),
-        "-p".to_owned(),
-        port.to_owned(),
-    ];
-    if scheme == "rediss" {
-        args.push("--tls".to_owned());
-    }
-    let mut password = None;
-    if let Some(userinfo) = userinfo {
-        let (user, pass) = match userinfo.split_once(':') {
-            Some((user, pass)) => (user, Some(pass)),
-            None => (userinfo, None),
-        };
-        if !user.is_empty() {
-            args.extend(["--user".to_owned(), user.to_owned()]);
-        }
-        password = pass.filter(|p| !p.is_empty()).map(str::to_owned);
-    }
-    if let Some(db) = path.filter(|p| !p.is_empty()) {
-        args.extend(["-n".to_owned(), db.to_owned()]);
-    }
-    Some(ParsedUrl {
-        args,
-        password,
-        source: format!("{scheme}://{host}:{port}"),
-    })
-}
-
 impl Dumper for Redis {
     fn streams(&self) -> Vec<String> {
-        vec!["dump.rdb".to_owned()]
+        vec![super::STREAM.to_owned()]
     }
 
     fn dump(
@@ -236,27 +175,5 @@ impl Dumper for Redis {
             "redis-cli".to_owned(),
             ToolCommand::new("redis-cli", &self.store.exec).version(),
         )])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_become_arguments_and_a_hidden_password() {
-        let parsed = parse_url("redis://:secret@127.0.0.1:6380/2").unwrap();
-        assert_eq!(parsed.args, ["-h", "127.0.0.1", "-p", "6380", "-n", "2"]);
-        assert_eq!(parsed.password.as_deref(), Some("secret"));
-        assert_eq!(parsed.source, "redis://127.0.0.1:6380");
-        let tls = parse_url("rediss://backup:pw@cache").unwrap();
-        assert_eq!(
-            tls.args,
-            ["-h", "cache", "-p", "6379", "--tls", "--user", "backup"]
-        );
-        assert_eq!(
-            parse_url("unix:///run/redis.sock").unwrap().args,
-            ["-s", "/run/redis.sock"]
-        );
     }
 }

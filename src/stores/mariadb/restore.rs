@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use super::Target;
+use super::{stream_database, Mariadb};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::MariadbStore;
-use crate::stores::mariadb::{on_path, Mariadb};
-use crate::stores::{StoreError, ToolCommand};
+use crate::stores::target::{check_query, database_for, drop_all, query_number, scratch_names};
+use crate::stores::{Dumper, StoreError, Target, ToolCommand};
 
 pub struct MariadbTarget {
     name: String,
@@ -40,16 +40,11 @@ impl MariadbTarget {
                 .with_help("for a MariaDB job, --to names the schema (database) to load into, on the store's server"));
             }
         }
-        let program = if store.exec.is_none() && !on_path("mariadb") && on_path("mysql") {
-            "mysql"
-        } else {
-            "mariadb"
-        };
         Ok(Self {
             name: name.to_owned(),
             server: Mariadb::new(name, store),
             store: store.clone(),
-            program,
+            program: super::program(store, "mariadb", "mysql"),
             schema: to.map(str::to_owned),
             scratch: None,
             created: Vec::new(),
@@ -59,17 +54,12 @@ impl MariadbTarget {
 
     pub fn scratch(name: &str, store: &MariadbStore) -> Self {
         let mut target = Self::target(name, store, None).expect("no --to to check");
-        target.scratch = Some(super::target::scratch_names(&store.databases, 64));
+        target.scratch = Some(scratch_names(&store.databases, 64));
         target
     }
 
     fn schema_for(&self, source: &str) -> String {
-        if let Some(scratch) = &self.scratch {
-            if let Some(schema) = scratch.get(source) {
-                return schema.clone();
-            }
-        }
-        self.schema.clone().unwrap_or_else(|| source.to_owned())
+        database_for(&self.scratch, &self.schema, source)
     }
 
     fn schemas(&self, streams: &[String]) -> Vec<String> {
@@ -129,11 +119,6 @@ impl MariadbTarget {
     }
 }
 
-/// The database a stream holds: `db-shop.sql` → `shop`.
-fn stream_database(stream: &str) -> Option<String> {
-    Some(stream.strip_prefix("db-")?.strip_suffix(".sql")?.to_owned())
-}
-
 fn identifier(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
@@ -144,7 +129,7 @@ fn literal(text: &str) -> String {
 
 impl Target for MariadbTarget {
     fn describe(&self) -> String {
-        let source = crate::stores::Dumper::source(&self.server);
+        let source = self.server.source();
         match (&self.scratch, &self.schema) {
             (Some(_), _) => format!("scratch schemas on MariaDB {source}"),
             (None, Some(schema)) => format!("schema `{schema}` on MariaDB {source}"),
@@ -220,16 +205,15 @@ impl Target for MariadbTarget {
     }
 
     fn measure(&mut self, check: &Check) -> Result<i64, StoreError> {
-        let (query, source) =
-            super::target::check_query(&self.name, "MariaDB", check, &self.store.databases)?;
+        let (query, source) = check_query(&self.name, "MariaDB", check, &self.store.databases)?;
         let schema = self.schema_for(&source);
         let output = self.sql(Some(&schema), query)?;
-        super::target::query_number(&self.name, query, &source, &output)
+        query_number(&self.name, query, &source, &output)
     }
 
     fn discard(&mut self) -> Result<(), StoreError> {
         let created = std::mem::take(&mut self.created);
-        super::target::drop_all(&self.name, "schemas", created, |name| {
+        drop_all(&self.name, "schemas", created, |name| {
             self.sql(
                 None,
                 &format!("drop database if exists {}", identifier(name)),

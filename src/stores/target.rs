@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 
+use super::StoreError;
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
-use crate::stores::StoreError;
 
 /// A place an artifact's streams are loaded into.
 ///
@@ -98,12 +99,50 @@ pub(super) fn query_number(
     })
 }
 
+/// The database (or schema) a SQL target loads the artifact's database
+/// `source` into: its scratch copy, else the one `--to` named, else
+/// `source` itself.
+pub(super) fn database_for(
+    scratch: &Option<BTreeMap<String, String>>,
+    renamed: &Option<String>,
+    source: &str,
+) -> String {
+    if let Some(scratch) = scratch {
+        if let Some(database) = scratch.get(source) {
+            return database.clone();
+        }
+    }
+    renamed.clone().unwrap_or_else(|| source.to_owned())
+}
+
+/// The path a file or directory target restores to: the store's own
+/// `path`, or `to` (relative to the working directory).
+pub(super) fn restore_path(path: &Path, to: Option<&str>) -> PathBuf {
+    to.map_or_else(
+        || path.to_owned(),
+        |to| crate::config::absolute(Path::new(to)),
+    )
+}
+
 /// A private temporary directory for a scratch target.
 pub(super) fn scratch_dir(store: &str) -> Result<tempfile::TempDir, StoreError> {
     tempfile::Builder::new()
         .prefix("cairn-verify-")
         .tempdir()
         .map_err(|e| StoreError::new(store, format!("cannot create a scratch directory: {e}")))
+}
+
+/// Removes a scratch target's directory, when it has one.
+pub(super) fn remove_scratch_dir(
+    store: &str,
+    dir: Option<tempfile::TempDir>,
+) -> Result<(), StoreError> {
+    if let Some(dir) = dir {
+        dir.close().map_err(|e| {
+            StoreError::new(store, format!("cannot remove the scratch directory: {e}"))
+        })?;
+    }
+    Ok(())
 }
 
 /// A SQL check's query, and the database it runs in (the store's first

@@ -6,11 +6,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::Target;
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::DirectoryStore;
-use crate::stores::StoreError;
+use crate::stores::target::{remove_scratch_dir, restore_path, scratch_dir};
+use crate::stores::{StoreError, Target};
 
 pub struct DirectoryTarget {
     name: String,
@@ -24,17 +24,14 @@ impl DirectoryTarget {
     pub fn target(name: &str, store: &DirectoryStore, to: Option<&str>) -> Self {
         Self {
             name: name.to_owned(),
-            path: to.map_or_else(
-                || store.path.clone(),
-                |to| crate::config::absolute(Path::new(to)),
-            ),
+            path: restore_path(&store.path, to),
             pending: None,
             scratch: None,
         }
     }
 
     pub fn scratch(name: &str) -> Result<Self, StoreError> {
-        let dir = super::target::scratch_dir(name)?;
+        let dir = scratch_dir(name)?;
         Ok(Self {
             name: name.to_owned(),
             path: dir.path().join("files"),
@@ -128,10 +125,10 @@ impl Target for DirectoryTarget {
             .map_err(|e| StoreError::new(&self.name, format!("reading {stream} failed: {e}")))?;
         // The archive holds the tree's contents, not its root: give the root
         // the old directory's mode, or 0700 for a new one.
-        let mode = std::fs::metadata(&self.path)
+        let mode = fs_err::metadata(&self.path)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
             .unwrap_or(0o700);
-        std::fs::set_permissions(
+        fs_err::set_permissions(
             staging.path(),
             std::os::unix::fs::PermissionsExt::from_mode(mode),
         )
@@ -201,15 +198,7 @@ impl Target for DirectoryTarget {
 
     fn discard(&mut self) -> Result<(), StoreError> {
         self.pending = None;
-        if let Some(dir) = self.scratch.take() {
-            dir.close().map_err(|e| {
-                StoreError::new(
-                    &self.name,
-                    format!("cannot remove the scratch directory: {e}"),
-                )
-            })?;
-        }
-        Ok(())
+        remove_scratch_dir(&self.name, self.scratch.take())
     }
 }
 

@@ -1,16 +1,16 @@
 //! The private redis-server that reads an artifact's RDB: the stream
 //! spooled into a 0700 directory, the server on a unix socket there.
 
+use fs_err::os::unix::fs::OpenOptionsExt;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::resp::{Address, Connection};
 use super::{REPLY_TIMEOUT, STREAM};
 use crate::cancel::Cancel;
-use crate::restore::resp::{Address, Connection};
 use crate::stores::{StoreError, ToolCommand};
 
 /// How long the private redis-server may take to answer, on top of loading.
@@ -37,7 +37,7 @@ pub(super) fn spool(
         StoreError::new(store, format!("writing {} failed: {e}", path.display()))
             .with_help("set TMPDIR to a directory with room for the RDB")
     };
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = fs_err::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
@@ -221,7 +221,7 @@ impl ServerProcess {
     fn log_tail(&self) -> String {
         let log = self.dir.as_ref().map(|dir| dir.path().join("redis.log"));
         let text = log
-            .and_then(|log| std::fs::read_to_string(log).ok())
+            .and_then(|log| fs_err::read_to_string(log).ok())
             .unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(LOG_LINES)..].join("\n")

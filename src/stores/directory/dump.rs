@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use super::{Dumper, StoreError};
 use crate::cancel::Cancel;
 use crate::config::raw::DirectoryStore;
+use crate::stores::{Dumper, StoreError};
 
 pub struct Directory {
     name: String,
@@ -67,7 +67,7 @@ impl Directory {
 
 impl Dumper for Directory {
     fn streams(&self) -> Vec<String> {
-        vec!["files.tar".to_owned()]
+        vec![super::STREAM.to_owned()]
     }
 
     fn dump(

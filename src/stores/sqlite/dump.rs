@@ -7,9 +7,9 @@ use std::io::Write;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Dumper, StoreError};
 use crate::cancel::Cancel;
 use crate::config::raw::SqliteStore;
+use crate::stores::{Dumper, StoreError};
 
 pub struct Sqlite {
     name: String,
@@ -31,7 +31,7 @@ impl Sqlite {
 
 impl Dumper for Sqlite {
     fn streams(&self) -> Vec<String> {
-        vec!["database.sqlite".to_owned()]
+        vec![super::STREAM.to_owned()]
     }
 
     fn dump(
