@@ -96,6 +96,45 @@ impl Inventory {
     }
 
     /// Destinations that could not be read, with why.
+    /// `cairn inventory --json`: the rows and the destinations that could
+    /// not be read.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "artifacts": self.rows(),
+            "errors": self.errors().iter().map(|(d, e)| serde_json::json!({"destination": d, "error": e})).collect::<Vec<_>>(),
+        })
+    }
+
+    /// `cairn inventory`: one line per artifact.
+    pub fn table(&self) -> String {
+        let rows = self.rows();
+        if rows.is_empty() {
+            return "No artifacts found.\n".to_owned();
+        }
+        let mut out = format!(
+            "{:<14} {:<18} {:<20} {:<12} {:>10}  {:<16}  {}\n",
+            "DESTINATION", "JOB", "ID", "STATUS", "STORED", "SHA256", "REASON"
+        );
+        for row in &rows {
+            out.push_str(&format!(
+                "{:<14} {:<18} {:<20} {:<12} {:>10}  {:<16}  {}\n",
+                row.destination,
+                row.job,
+                row.id,
+                row.status,
+                crate::format::human_bytes(row.stored_size),
+                row.streams
+                    .first()
+                    .map(|s| &s.sha256[..16.min(s.sha256.len())])
+                    .unwrap_or("-"),
+                row.reason
+                    .map(|r| format!("{r:?}").to_lowercase())
+                    .unwrap_or_default()
+            ));
+        }
+        out
+    }
+
     pub fn errors(&self) -> Vec<(String, String)> {
         self.destinations
             .iter()
