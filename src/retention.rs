@@ -124,28 +124,43 @@ fn day_number(t: &DateTime<Tz>) -> i64 {
     i64::from(t.year()) * 10_000 + i64::from(t.month()) * 100 + i64::from(t.day())
 }
 
+/// Why a policy written on the command line does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    #[error("`{0}` is not KEY=VALUE")]
+    NotKeyValue(String),
+    #[error("{0}")]
+    Within(#[from] crate::duration::ParseDurationError),
+    #[error("`{0}`: the count must be a whole number from 0 up")]
+    BadCount(String),
+    #[error("unknown rule `{0}`; the rules are keep_last, hourly, daily, weekly, monthly, yearly and within")]
+    UnknownRule(String),
+    #[error("the policy is empty; give at least one rule, e.g. daily=7")]
+    Empty,
+}
+
 /// Parses a policy written as `daily=7,weekly=4,monthly=12` (the keys of
 /// `[retention.*]`).
-pub fn parse_spec(spec: &str) -> Result<RetentionPolicy, String> {
+pub fn parse_spec(spec: &str) -> Result<RetentionPolicy, SpecError> {
     let mut policy = RetentionPolicy::default();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = part
             .split_once('=')
-            .ok_or_else(|| format!("`{part}` is not KEY=VALUE"))?;
+            .ok_or_else(|| SpecError::NotKeyValue(part.to_owned()))?;
         if key == "within" {
-            policy.within = Some(value.parse().map_err(|e| format!("{e}"))?);
+            policy.within = Some(value.parse()?);
             continue;
         }
         let count: u32 = value
             .parse()
-            .map_err(|_| format!("`{part}`: the count must be a whole number from 0 up"))?;
-        let slot = policy.count_mut(key).ok_or_else(|| {
-            format!("unknown rule `{key}`; the rules are keep_last, hourly, daily, weekly, monthly, yearly and within")
-        })?;
+            .map_err(|_| SpecError::BadCount(part.to_owned()))?;
+        let slot = policy
+            .count_mut(key)
+            .ok_or_else(|| SpecError::UnknownRule(key.to_owned()))?;
         *slot = Some(count);
     }
     if policy == RetentionPolicy::default() {
-        return Err("the policy is empty; give at least one rule, e.g. daily=7".to_owned());
+        return Err(SpecError::Empty);
     }
     Ok(policy)
 }
@@ -297,6 +312,7 @@ mod tests {
         assert!(parse_spec("").is_err());
         assert!(parse_spec("dayly=7")
             .unwrap_err()
+            .to_string()
             .contains("unknown rule `dayly`"));
         assert!(parse_spec("daily=-1").is_err());
         assert_eq!(

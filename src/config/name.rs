@@ -18,7 +18,7 @@ pub const PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
 pub struct Name(String);
 
 impl Name {
-    pub fn new(text: &str) -> Result<Self, String> {
+    pub fn new(text: &str) -> Result<Self, NameError> {
         check(text).map(|()| Self(text.to_owned()))
     }
 
@@ -32,29 +32,35 @@ impl Name {
     }
 }
 
+/// Why a text is not a valid name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a name cannot be empty")]
+    Empty,
+    #[error("invalid name `{0}`: it must start with a lowercase letter or a digit")]
+    BadStart(String),
+    #[error("invalid name `{0}`: `{1}` is not allowed in names")]
+    BadCharacter(String, char),
+    #[error("invalid name `{0}`: it is {1} characters long, the limit is 63")]
+    TooLong(String, usize),
+}
+
 /// Why `text` is not a valid name, if it is not.
-pub fn check(text: &str) -> Result<(), String> {
+pub fn check(text: &str) -> Result<(), NameError> {
     let mut chars = text.chars();
     let Some(first) = chars.next() else {
-        return Err("a name cannot be empty".into());
+        return Err(NameError::Empty);
     };
     if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
-        return Err(format!(
-            "invalid name `{text}`: it must start with a lowercase letter or a digit"
-        ));
+        return Err(NameError::BadStart(text.to_owned()));
     }
     if let Some(bad) =
         chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
     {
-        return Err(format!(
-            "invalid name `{text}`: `{bad}` is not allowed in names"
-        ));
+        return Err(NameError::BadCharacter(text.to_owned(), bad));
     }
     if text.len() > 63 {
-        return Err(format!(
-            "invalid name `{text}`: it is {} characters long, the limit is 63",
-            text.len()
-        ));
+        return Err(NameError::TooLong(text.to_owned(), text.len()));
     }
     Ok(())
 }
