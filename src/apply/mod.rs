@@ -232,16 +232,22 @@ fn apply_cron(config: &Config, path: &Path, actions: &[&Action]) -> Result<(), A
     }
 }
 
+/// Why cairn does not talk to systemd.
+#[derive(Debug, thiserror::Error)]
+enum NoSystemd {
+    #[error("--root is set (files were written under {})", .0.display())]
+    Root(std::path::PathBuf),
+    #[error("systemd is not running on this host")]
+    NotRunning,
+}
+
 /// Whether cairn may talk to systemd, or why not.
-fn systemd_reachable(host: &Host) -> Result<(), String> {
+fn systemd_reachable(host: &Host) -> Result<(), NoSystemd> {
     if let Some(root) = &host.root {
-        return Err(format!(
-            "--root is set (files were written under {})",
-            root.display()
-        ));
+        return Err(NoSystemd::Root(root.clone()));
     }
     if !Path::new("/run/systemd/system").exists() {
-        return Err("systemd is not running on this host".to_owned());
+        return Err(NoSystemd::NotRunning);
     }
     Ok(())
 }

@@ -5,6 +5,23 @@ use std::process::Command;
 
 use crate::cancel::Cancel;
 
+/// Why a hook failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("`{command}` could not run: {source}")]
+    Start {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` could not be waited for: {source}")]
+    Wait {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` exited {code}")]
+    Exited { command: String, code: i32 },
+}
+
 /// Runs hook commands through `sh -c`, stopping at the first failure; a
 /// cancel (timeout, signal) stops the hook too.
 pub(super) fn run_hooks(
@@ -13,7 +30,7 @@ pub(super) fn run_hooks(
     id: &str,
     outcome: Option<&str>,
     cancel: &Cancel,
-) -> Result<(), String> {
+) -> Result<(), HookError> {
     use std::os::unix::process::CommandExt;
     for command in commands {
         let mut process = Command::new("sh");
@@ -26,18 +43,22 @@ pub(super) fn run_hooks(
         if let Some(outcome) = outcome {
             process.env("CAIRN_OUTCOME", outcome);
         }
-        let mut child = process
-            .spawn()
-            .map_err(|e| format!("`{command}` could not run: {e}"))?;
+        let mut child = process.spawn().map_err(|source| HookError::Start {
+            command: command.clone(),
+            source,
+        })?;
         cancel.register(child.id());
         let status = child.wait();
         cancel.unregister(child.id());
-        let status = status.map_err(|e| format!("`{command}` could not be waited for: {e}"))?;
+        let status = status.map_err(|source| HookError::Wait {
+            command: command.clone(),
+            source,
+        })?;
         if !status.success() {
-            return Err(format!(
-                "`{command}` exited {}",
-                status.code().unwrap_or(-1)
-            ));
+            return Err(HookError::Exited {
+                command: command.clone(),
+                code: status.code().unwrap_or(-1),
+            });
         }
     }
     Ok(())
