@@ -66,32 +66,60 @@ impl ToolCommand {
         command
     }
 
-    fn spawn_error(&self, error: &std::io::Error) -> String {
+    fn spawn_error(&self, error: std::io::Error) -> ToolError {
         let tool = self
             .exec
             .as_ref()
             .and_then(|e| e.first())
             .unwrap_or(&self.program);
         if error.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "`{tool}` was not found on PATH (running `{}`)",
-                self.display()
-            )
+            ToolError::NotFound {
+                tool: tool.clone(),
+                command: self.display(),
+            }
         } else {
-            format!("cannot run `{}`: {error}", self.display())
+            ToolError::CannotRun {
+                command: self.display(),
+                source: error,
+            }
+        }
+    }
+
+    fn stopped(&self, reason: String) -> ToolError {
+        ToolError::Stopped {
+            program: self.program.clone(),
+            reason,
+        }
+    }
+
+    fn wait_error(&self, source: std::io::Error) -> ToolError {
+        ToolError::Wait {
+            program: self.program.clone(),
+            source,
+        }
+    }
+
+    fn failed(&self, status: std::process::ExitStatus, detail: String) -> ToolError {
+        ToolError::Failed {
+            command: self.display(),
+            ending: match status.code() {
+                Some(code) => Ending::Exited(code),
+                None => Ending::Killed,
+            },
+            detail,
         }
     }
 
     /// Runs the tool, streaming its stdout into `out`. Fails when the tool
     /// exits non-zero, is killed, or `out` refuses the bytes.
-    pub fn stream_to(&self, out: &mut dyn Write, cancel: &Cancel) -> Result<(), String> {
+    pub fn stream_to(&self, out: &mut dyn Write, cancel: &Cancel) -> Result<(), ToolError> {
         let mut child = self
             .command()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| self.spawn_error(&e))?;
+            .map_err(|e| self.spawn_error(e))?;
         cancel.register(child.id());
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let stderr_reader = std::thread::spawn(move || tail_of(&mut stderr));
@@ -125,23 +153,17 @@ impl ToolCommand {
             .rev()
             .collect::<String>();
         if let Some(reason) = cancel.reason() {
-            return Err(format!("`{}` was stopped: {reason}", self.program));
+            return Err(self.stopped(reason));
         }
-        copied.map_err(|e| format!("writing the output of `{}` failed: {e}", self.program))?;
-        let status =
-            status.map_err(|e| format!("`{}` could not be waited for: {e}", self.program))?;
+        copied.map_err(|source| ToolError::WriteOutput {
+            program: self.program.clone(),
+            source,
+        })?;
+        let status = status.map_err(|e| self.wait_error(e))?;
         if status.success() {
             return Ok(());
         }
-        let how = match status.code() {
-            Some(code) => format!("exited {code}"),
-            None => "was killed by a signal".to_owned(),
-        };
-        Err(if stderr.is_empty() {
-            format!("`{}` {how}", self.display())
-        } else {
-            format!("`{}` {how}: {stderr}", self.display())
-        })
+        Err(self.failed(status, stderr))
     }
 
     /// Runs the tool with `input` on its stdin and returns its stdout (for
@@ -149,14 +171,14 @@ impl ToolCommand {
     /// When `input` fails (a checksum mismatch, a decompression error, a
     /// cancel), the tool and everything it started are killed before it
     /// sees the end of its input, and the input's error is returned.
-    pub fn feed_from(&self, input: &mut dyn Read, cancel: &Cancel) -> Result<String, String> {
+    pub fn feed_from(&self, input: &mut dyn Read, cancel: &Cancel) -> Result<String, ToolError> {
         let mut child = self
             .command()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| self.spawn_error(&e))?;
+            .map_err(|e| self.spawn_error(e))?;
         cancel.register(child.id());
         let output_readers = [
             child
@@ -203,29 +225,23 @@ impl ToolCommand {
                 .to_owned()
         });
         if let Some(reason) = cancel.reason() {
-            return Err(format!("`{}` was stopped: {reason}", self.program));
+            return Err(self.stopped(reason));
         }
         if let Some(error) = input_error {
-            return Err(format!(
-                "reading the artifact failed: {error}; `{}` was stopped",
-                self.program
-            ));
+            return Err(ToolError::Input {
+                error,
+                program: self.program.clone(),
+            });
         }
-        let status =
-            status.map_err(|e| format!("`{}` could not be waited for: {e}", self.program))?;
+        let status = status.map_err(|e| self.wait_error(e))?;
         if status.success() {
             if copied.is_err() {
                 // The tool was done before its input was: read the rest, so
                 // that a checking reader still sees the end.
-                std::io::copy(input, &mut std::io::sink())
-                    .map_err(|e| format!("reading the artifact failed: {e}"))?;
+                std::io::copy(input, &mut std::io::sink()).map_err(ToolError::ReadArtifact)?;
             }
             return Ok(stdout);
         }
-        let how = match status.code() {
-            Some(code) => format!("exited {code}"),
-            None => "was killed by a signal".to_owned(),
-        };
         let detail = if stderr.is_empty() {
             if let Err(e) = copied {
                 e.to_string()
@@ -235,28 +251,22 @@ impl ToolCommand {
         } else {
             stderr
         };
-        Err(if detail.is_empty() {
-            format!("`{}` {how}", self.display())
-        } else {
-            format!("`{}` {how}: {detail}", self.display())
-        })
+        Err(self.failed(status, detail))
     }
 
     /// Runs the tool to completion and returns its stdout.
-    pub fn output(&self) -> Result<String, String> {
+    pub fn output(&self) -> Result<String, ToolError> {
         let output = self
             .command()
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| self.spawn_error(&e))?;
+            .map_err(|e| self.spawn_error(e))?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
-            Err(format!(
-                "`{}` exited {}: {}",
-                self.display(),
-                output.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&output.stderr).trim()
+            Err(self.failed(
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             ))
         }
     }
@@ -268,6 +278,56 @@ impl ToolCommand {
         match version.output() {
             Ok(text) => text.lines().next().unwrap_or("").trim().to_owned(),
             Err(_) => "unknown".to_owned(),
+        }
+    }
+}
+
+/// Why a tool run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("`{tool}` was not found on PATH (running `{command}`)")]
+    NotFound { tool: String, command: String },
+    #[error("cannot run `{command}`: {source}")]
+    CannotRun {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{program}` was stopped: {reason}")]
+    Stopped { program: String, reason: String },
+    #[error("writing the output of `{program}` failed: {source}")]
+    WriteOutput {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{program}` could not be waited for: {source}")]
+    Wait {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("reading the artifact failed: {error}; `{program}` was stopped")]
+    Input { error: String, program: String },
+    #[error("reading the artifact failed: {0}")]
+    ReadArtifact(std::io::Error),
+    #[error("`{command}` {ending}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    Failed {
+        command: String,
+        ending: Ending,
+        detail: String,
+    },
+}
+
+/// How a tool that failed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Exited(i32),
+    Killed,
+}
+
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Exited(code) => write!(f, "exited {code}"),
+            Ending::Killed => f.write_str("was killed by a signal"),
         }
     }
 }

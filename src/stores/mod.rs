@@ -34,10 +34,10 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    pub fn new(store: &str, message: impl Into<String>) -> Self {
+    pub fn new(store: &str, message: impl std::fmt::Display) -> Self {
         Self {
             store: store.to_owned(),
-            message: message.into(),
+            message: message.to_string(),
             help: None,
         }
     }

@@ -86,7 +86,7 @@ impl MariadbTarget {
             .map_err(|e| self.error(e))
     }
 
-    fn error(&self, message: String) -> StoreError {
+    fn error(&self, message: impl std::fmt::Display) -> StoreError {
         let error = StoreError::new(&self.name, message);
         if error.message.contains("Access denied") {
             error.with_help(

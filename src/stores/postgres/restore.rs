@@ -81,7 +81,7 @@ impl PostgresTarget {
             .collect()
     }
 
-    fn error(&self, message: String) -> StoreError {
+    fn error(&self, message: impl std::fmt::Display) -> StoreError {
         let error = StoreError::new(&self.name, message);
         if error.message.contains("password authentication failed")
             || error.message.contains("no password supplied")

@@ -124,7 +124,7 @@ impl RedisTarget {
         self.scratch.as_ref().map(ScratchServer::pid)
     }
 
-    fn error(&self, message: impl Into<String>) -> StoreError {
+    fn error(&self, message: impl std::fmt::Display) -> StoreError {
         StoreError::new(&self.store, message)
     }
 

@@ -24,7 +24,7 @@ impl Sqlite {
         }
     }
 
-    fn error(&self, message: impl Into<String>) -> StoreError {
+    fn error(&self, message: impl std::fmt::Display) -> StoreError {
         StoreError::new(&self.name, message)
     }
 }
