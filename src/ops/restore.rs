@@ -49,7 +49,7 @@ fn take_safety_backup(
             Task::SafetyBackup(store),
             &run_options,
         ))
-        .map_err(|e| RestoreError::Failed(format!("the safety backup could not start: {e}")))?;
+        .map_err(|e| RestoreError::SafetyBackupStart(Box::new(e)))?;
     if record.outcome == Outcome::Failed {
         return Err(RestoreError::refused(
             format!(

@@ -50,13 +50,11 @@ impl Chosen {
                 self.destination
                     .read(&self.found.job, &self.found.id, &stream.name),
             )
-            .map_err(|e| {
-                RestoreError::Failed(format!(
-                    "cannot read {} of artifact {} at `{}`: {e}",
-                    stream.name,
-                    self.found.id,
-                    self.destination.name()
-                ))
+            .map_err(|source| RestoreError::Read {
+                stream: stream.name.clone(),
+                artifact: self.found.id.clone(),
+                destination: self.destination.name().to_owned(),
+                source,
             })?;
         let bridge = tokio_util::io::SyncIoBridge::new_with_handle(reader, runtime.clone());
         let buffered: Box<dyn Read + Send> =

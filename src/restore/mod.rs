@@ -32,8 +32,21 @@ pub enum RestoreError {
     #[error("{message}")]
     #[diagnostic(help("{help}"))]
     Refused { message: String, help: String },
-    #[error("{0}")]
-    Failed(String),
+    #[error("{}", with_hint(.0))]
+    Store(StoreError),
+    #[error("cannot read {stream} of artifact {artifact} at `{destination}`: {source}")]
+    Read {
+        stream: String,
+        artifact: String,
+        destination: String,
+        source: crate::destinations::DestinationError,
+    },
+    #[error("{stream}: {reason}")]
+    Decode { stream: String, reason: String },
+    #[error("{stream} was not read to its end, so its checksum is unconfirmed; check {target} before relying on it")]
+    Unconfirmed { stream: String, target: String },
+    #[error("the safety backup could not start: {0}")]
+    SafetyBackupStart(Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     #[diagnostic(transparent)]
     UnknownJob(#[from] crate::config::model::UnknownJob),
@@ -50,10 +63,16 @@ impl RestoreError {
 
 impl From<StoreError> for RestoreError {
     fn from(error: StoreError) -> Self {
-        RestoreError::Failed(match &error.help {
-            Some(help) => format!("{error} (hint: {help})"),
-            None => error.to_string(),
-        })
+        RestoreError::Store(error)
+    }
+}
+
+/// A store's error with its hint inline, as run records and verify
+/// records keep it.
+fn with_hint(error: &StoreError) -> String {
+    match &error.help {
+        Some(help) => format!("{error} (hint: {help})"),
+        None => error.to_string(),
     }
 }
 
@@ -202,15 +221,18 @@ pub fn load(
         ));
         let reader = chosen.open(runtime, stream)?;
         let whole = reader.whole();
-        let mut input = artifact::decode(reader, manifest, identities)
-            .map_err(|e| RestoreError::Failed(format!("{}: {e}", stream.name)))?;
+        let mut input = artifact::decode(reader, manifest, identities).map_err(|reason| {
+            RestoreError::Decode {
+                stream: stream.name.clone(),
+                reason,
+            }
+        })?;
         target.load(&plain, &mut *input, cancel)?;
         if !whole.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(RestoreError::Failed(format!(
-                "{} was not read to its end, so its checksum is unconfirmed; check {} before relying on it",
-                stream.name,
-                target.describe()
-            )));
+            return Err(RestoreError::Unconfirmed {
+                stream: stream.name.clone(),
+                target: target.describe(),
+            });
         }
     }
     Ok(())
