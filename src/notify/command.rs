@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use super::Notice;
+use super::{DeliveryError, Notice};
 use crate::config::raw::CommandNotify;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -16,7 +16,7 @@ const STDERR_GRACE: Duration = Duration::from_secs(1);
 /// How much of a failed command's stderr a warning quotes.
 const STDERR_LIMIT: usize = 1024;
 
-pub(super) async fn run(command: &CommandNotify, notice: &Notice) -> Result<(), String> {
+pub(super) async fn run(command: &CommandNotify, notice: &Notice) -> Result<(), DeliveryError> {
     let mut process = tokio::process::Command::new("sh");
     process
         .arg("-c")
@@ -35,9 +35,7 @@ pub(super) async fn run(command: &CommandNotify, notice: &Notice) -> Result<(), 
         Some(artifact) => process.env("CAIRN_ARTIFACT", artifact),
         None => process.env_remove("CAIRN_ARTIFACT"),
     };
-    let mut child = process
-        .spawn()
-        .map_err(|e| format!("its command could not start: {e}"))?;
+    let mut child = process.spawn().map_err(DeliveryError::CommandStart)?;
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let mut reader = tokio::spawn(async move {
         let mut tail = Vec::new();
@@ -54,17 +52,14 @@ pub(super) async fn run(command: &CommandNotify, notice: &Notice) -> Result<(), 
         tail
     });
     let status = match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
-        Ok(status) => status.map_err(|e| format!("its command could not be waited for: {e}"))?,
+        Ok(status) => status.map_err(DeliveryError::CommandWait)?,
         Err(_) => {
             if let Some(pid) = child.id() {
                 crate::cancel::signal_group(pid, libc::SIGKILL);
             }
             let _ = child.wait().await;
             reader.abort();
-            return Err(format!(
-                "its command did not finish within {} s and was killed",
-                COMMAND_TIMEOUT.as_secs()
-            ));
+            return Err(DeliveryError::CommandTimeout(COMMAND_TIMEOUT.as_secs()));
         }
     };
     if status.success() {
@@ -81,13 +76,12 @@ pub(super) async fn run(command: &CommandNotify, notice: &Notice) -> Result<(), 
     let tail = String::from_utf8_lossy(&tail[tail.len().saturating_sub(STDERR_LIMIT)..])
         .trim()
         .to_owned();
-    let how = match status.code() {
-        Some(code) => format!("its command exited {code}"),
-        None => "its command was killed by a signal".to_owned(),
+    let ending = match status.code() {
+        Some(code) => format!("exited {code}"),
+        None => "was killed by a signal".to_owned(),
     };
-    Err(if tail.is_empty() {
-        how
-    } else {
-        format!("{how}: {tail}")
+    Err(DeliveryError::CommandFailed {
+        ending,
+        stderr: tail,
     })
 }

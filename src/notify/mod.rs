@@ -165,6 +165,30 @@ pub async fn stale(config: &Config, job: &str, message: &str, log: &Log) {
     }
 }
 
+/// Why a notice was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("its command could not start: {0}")]
+    CommandStart(std::io::Error),
+    #[error("its command could not be waited for: {0}")]
+    CommandWait(std::io::Error),
+    #[error("its command did not finish within {0} s and was killed")]
+    CommandTimeout(u64),
+    #[error("its command {ending}{}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    CommandFailed { ending: String, stderr: String },
+    #[error("its URL cannot be parsed ({0}); check `url` and `urls`")]
+    BadUrl(hyper::http::uri::InvalidUri),
+    #[error("its URL has no scheme or host; check `url` and `urls`")]
+    NoHost,
+    #[error("the URL for {0} holds credentials (user:password@), which cairn does not send; put the token in the URL's path or query")]
+    Credentials(String),
+    #[error("cannot load this system's trusted root certificates ({0}); install the ca-certificates package")]
+    Roots(std::io::Error),
+    /// What the receiver did, with the URL's path and query scrubbed.
+    #[error("{0}")]
+    Http(String),
+}
+
 /// Delivers `notice` to every notifier subscribed to its event, all at
 /// once; returns one warning per failed delivery.
 pub async fn send(config: &Config, notice: &Notice) -> Vec<String> {

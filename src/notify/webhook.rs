@@ -12,7 +12,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 
-use super::Notice;
+use super::{DeliveryError, Notice};
 use crate::config::raw::WebhookNotify;
 
 /// The version of the webhook body's format.
@@ -41,21 +41,17 @@ struct Target {
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Self, String> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| format!("its URL cannot be parsed ({e}); check `url` and `urls`"))?;
+    fn parse(url: &str) -> Result<Self, DeliveryError> {
+        let uri: Uri = url.parse().map_err(DeliveryError::BadUrl)?;
         let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
-            return Err("its URL has no scheme or host; check `url` and `urls`".to_owned());
+            return Err(DeliveryError::NoHost);
         };
         let shown = match uri.port_u16() {
             Some(port) => format!("{scheme}://{host}:{port}"),
             None => format!("{scheme}://{host}"),
         };
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err(format!(
-                "the URL for {shown} holds credentials (user:password@), which cairn does not send; put the token in the URL's path or query"
-            ));
+            return Err(DeliveryError::Credentials(shown));
         }
         Ok(Target { uri, shown })
     }
@@ -74,7 +70,7 @@ impl Target {
     }
 }
 
-pub(super) async fn post(webhook: &WebhookNotify, notice: &Notice) -> Result<(), String> {
+pub(super) async fn post(webhook: &WebhookNotify, notice: &Notice) -> Result<(), DeliveryError> {
     let url = webhook.urls.get(&notice.event).unwrap_or(&webhook.url);
     let target = Target::parse(url)?;
     let body = Body {
@@ -87,9 +83,7 @@ pub(super) async fn post(webhook: &WebhookNotify, notice: &Notice) -> Result<(),
     let delivered = if target.uri.scheme_str() == Some("https") {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| {
-                format!("cannot load this system's trusted root certificates ({e}); install the ca-certificates package")
-            })?
+            .map_err(DeliveryError::Roots)?
             .https_only()
             .enable_http1()
             .build();
@@ -103,7 +97,8 @@ pub(super) async fn post(webhook: &WebhookNotify, notice: &Notice) -> Result<(),
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         deliver(client, &target.uri, body).await
     };
-    delivered.map_err(|error| target.scrub(format!("{} {error}", target.shown)))
+    delivered
+        .map_err(|error| DeliveryError::Http(target.scrub(format!("{} {error}", target.shown))))
 }
 
 /// POSTs `body`, retrying once after a connection error or a 5xx answer.
@@ -188,6 +183,6 @@ mod tests {
         let error = Target::parse("https://user:hunter2@example.com/hook")
             .err()
             .unwrap();
-        assert!(!error.contains("hunter2"), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 }
