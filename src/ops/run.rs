@@ -13,7 +13,7 @@ use crate::config::model::{Config, Job, JobKind, Store, UnknownJob};
 use crate::history::{self, Outcome, RunRecord};
 use crate::lock::{self, LockError};
 use crate::manifest::Reason;
-use crate::plan::{self, Action, ActionKind, PlanError, PlanOptions};
+use crate::plan::{self, Action, ActionKind, Address, PlanError, PlanOptions, Target};
 use crate::restore::verify::{self, VerifyOptions};
 use crate::state::Host;
 
@@ -161,7 +161,7 @@ pub async fn tidy(
     force_prune: bool,
     now: DateTime<Utc>,
 ) -> Result<Tidied, TidyError> {
-    let targets = [format!("job.{job}")];
+    let targets = [Target::Address(Address::Job(job.to_owned()))];
     let options = PlanOptions {
         targets: &targets,
         now,
@@ -169,7 +169,7 @@ pub async fn tidy(
         force_prune,
     };
     let mut plan = plan::plan(config, config_digest, host, &options).await?;
-    plan.actions.retain(|a| match a.action {
+    plan.actions.retain(|a| match a.kind() {
         ActionKind::Cleanup => true,
         ActionKind::Prune => prune,
         _ => false,
