@@ -61,13 +61,26 @@ pub(super) fn actions(config: &Config, observed: &Observed) -> Vec<Action> {
             .collect(),
         _ => Vec::new(),
     };
-    let mut actions = changes(config, &desired_units, &observed.units);
-    actions.extend(changes(config, &desired_entries, &observed.cron_entries));
+    let configured = |job: &str| config.jobs.keys().any(|j| j.as_str() == job);
+    let scheduler = config.settings.scheduler;
+    let mut actions = changes(&desired_units, &observed.units, configured, scheduler);
+    actions.extend(changes(
+        &desired_entries,
+        &observed.cron_entries,
+        configured,
+        scheduler,
+    ));
     actions
 }
 
-/// What turns the `found` files into the `desired` ones.
-fn changes(config: &Config, desired: &[GeneratedFile], found: &[GeneratedFile]) -> Vec<Action> {
+/// What turns the `found` files into the `desired` ones; `configured` tells
+/// whether a job is still in the configuration, now under `scheduler`.
+fn changes(
+    desired: &[GeneratedFile],
+    found: &[GeneratedFile],
+    configured: impl Fn(&str) -> bool,
+    scheduler: Scheduler,
+) -> Vec<Action> {
     let mut actions = Vec::new();
     for want in desired {
         let current = found.iter().find(|file| file.address == want.address);
@@ -109,11 +122,8 @@ fn changes(config: &Config, desired: &[GeneratedFile], found: &[GeneratedFile]) 
             continue;
         }
         let job = current.address.job();
-        let reason = if config.jobs.keys().any(|j| j.as_str() == job) {
-            format!(
-                "scheduler is now `{}`",
-                scheduler_name(config.settings.scheduler)
-            )
+        let reason = if configured(job) {
+            format!("scheduler is now `{}`", scheduler_name(scheduler))
         } else {
             format!("job `{job}` is no longer in the configuration")
         };
@@ -145,5 +155,110 @@ fn scheduler_name(scheduler: Scheduler) -> &'static str {
         Scheduler::Systemd => "systemd",
         Scheduler::Cron => "cron",
         Scheduler::None => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::address::UnitKind;
+    use crate::plan::ActionKind;
+
+    fn cron(job: &str, content: &str) -> GeneratedFile {
+        GeneratedFile {
+            address: FileAddress::Cron { job: job.into() },
+            path: "/etc/cron.d/cairn".into(),
+            content: content.into(),
+        }
+    }
+
+    fn timer(job: &str, content: &str) -> GeneratedFile {
+        GeneratedFile {
+            address: FileAddress::Unit {
+                job: job.into(),
+                unit: UnitKind::Timer,
+            },
+            path: format!("/etc/systemd/system/cairn-{job}.timer").into(),
+            content: content.into(),
+        }
+    }
+
+    fn summary(actions: &[Action]) -> Vec<(String, ActionKind, &str)> {
+        actions
+            .iter()
+            .map(|a| (a.address().to_string(), a.kind(), a.reason.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn files_are_created_updated_left_and_destroyed() {
+        for (file, scheduler) in [
+            (timer as fn(&str, &str) -> GeneratedFile, Scheduler::Systemd),
+            (cron, Scheduler::Cron),
+        ] {
+            let desired = [file("new", "a"), file("changed", "b"), file("same", "c")];
+            let found = [
+                file("changed", "x"),
+                file("same", "c"),
+                file("old", "d"),
+                file("moved", "e"),
+            ];
+            let actions = changes(&desired, &found, |job| job != "old", scheduler);
+            let noun = if scheduler == Scheduler::Cron {
+                "cron entry"
+            } else {
+                "timer"
+            };
+            let prefix = if scheduler == Scheduler::Cron {
+                "cron"
+            } else {
+                "unit"
+            };
+            let suffix = if scheduler == Scheduler::Cron {
+                ""
+            } else {
+                ".timer"
+            };
+            let name = |job: &str| format!("{prefix}.{job}{suffix}");
+            let scheduler_now = format!("scheduler is now `{}`", scheduler_name(scheduler));
+            assert_eq!(
+                summary(&actions),
+                [
+                    (
+                        name("new"),
+                        ActionKind::Create,
+                        format!("job `new` has no {noun} yet").as_str()
+                    ),
+                    (
+                        name("changed"),
+                        ActionKind::Update,
+                        "differs from the configuration"
+                    ),
+                    (
+                        name("old"),
+                        ActionKind::Destroy,
+                        "job `old` is no longer in the configuration"
+                    ),
+                    (name("moved"), ActionKind::Destroy, scheduler_now.as_str()),
+                ]
+            );
+            assert_eq!(actions[1].observed, observed_digest(Some("x")));
+            assert_eq!(actions[0].observed, "absent");
+        }
+    }
+
+    #[test]
+    fn a_cron_entry_is_diffed_as_a_line_of_the_cron_file() {
+        let actions = changes(
+            &[cron("app", "0 2 * * * root cairn run app")],
+            &[cron("app", "0 3 * * * root cairn run app")],
+            |_| true,
+            Scheduler::Cron,
+        );
+        let diff = &actions[0].file().unwrap().diff;
+        assert!(
+            diff.contains("-0 3 * * * root cairn run app\n+0 2 * * * root cairn run app\n"),
+            "{diff}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::action::{Action, Operation};
 use super::{observed_digest, Observed, PlanOptions};
-use crate::config::address::ArtifactAddress;
+use crate::config::address::{Address, ArtifactAddress};
 use crate::config::model::{Config, Job, JobKind};
 use crate::destinations::{Found, FoundState, Listing};
 use crate::history::{Outcome, RunRecord};
@@ -124,7 +124,10 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
             .unwrap_or_default();
         let state = job_state(job.name.as_str(), job_records, &artifacts, observed);
         if let Some(pid) = &state.running {
-            notes.push(format!("job.{} is running (pid {pid}); it is not started again and not pruned until it ends", job.name));
+            notes.push(format!(
+                "{} is running (pid {pid}); it is not started again and not pruned until it ends",
+                Address::Job(job.name.to_string())
+            ));
             continue;
         }
         if let Some(reason) = due(job, options.now, config, state.last_success) {
@@ -183,8 +186,8 @@ fn last_verified(config: &Config, records: &[RunRecord]) -> Vec<String> {
         };
         match last {
             Some(record) => notes.push(format!(
-                "job.{} was last verified {} ({}, artifact {}, by {})",
-                job.name,
+                "{} was last verified {} ({}, artifact {}, by {})",
+                Address::Job(job.name.to_string()),
                 record.started_at.format("%Y-%m-%d %H:%M UTC"),
                 if record.outcome == Outcome::Success {
                     "passed"
@@ -199,8 +202,8 @@ fn last_verified(config: &Config, records: &[RunRecord]) -> Vec<String> {
                 by(&record.job)
             )),
             None if !verifiers.is_empty() => notes.push(format!(
-                "job.{} has never been verified (verify job `{}`)",
-                job.name,
+                "{} has never been verified (verify job `{}`)",
+                Address::Job(job.name.to_string()),
                 verifiers.join("`, `")
             )),
             None => {}
