@@ -11,7 +11,7 @@ use super::{ApplyOptions, JobRunner, Outcome};
 use crate::config::model::Config;
 use crate::destinations::{Destination, Found};
 use crate::history::{Outcome as RunOutcome, RunRecord};
-use crate::plan::{Action, ActionKind, Plan};
+use crate::plan::{ActionKind, ArtifactAddress, Operation, Plan};
 
 pub(super) async fn apply<R: JobRunner>(
     plan: &Plan,
@@ -23,20 +23,27 @@ pub(super) async fn apply<R: JobRunner>(
     let runs: Vec<&str> = plan
         .actions
         .iter()
-        .filter(|a| a.action == ActionKind::Run)
-        .filter_map(|a| a.job.as_deref())
+        .filter_map(|a| match &a.operation {
+            Operation::Run { job } => Some(job.as_str()),
+            _ => None,
+        })
         .collect();
     let records = run_jobs(&runs, config, options, runner, outcome).await;
 
-    let mut deletions: Vec<&Action> = Vec::new();
-    for action in plan
-        .actions
-        .iter()
-        .filter(|a| matches!(a.action, ActionKind::Prune | ActionKind::Cleanup))
-    {
-        if action.after_run {
-            let job = action.job.as_deref().unwrap_or_default();
-            let destination = action.destination.as_deref().unwrap_or_default();
+    let mut deletions: Vec<Deletion> = Vec::new();
+    for action in &plan.actions {
+        let (artifact, after_run) = match &action.operation {
+            Operation::Prune {
+                artifact,
+                after_run,
+            } => (artifact, *after_run),
+            Operation::Cleanup { artifact } => (artifact, false),
+            _ => continue,
+        };
+        if after_run {
+            let ArtifactAddress {
+                job, destination, ..
+            } = artifact;
             let landed = records
                 .get(job)
                 .and_then(|r| r.as_ref())
@@ -44,13 +51,16 @@ pub(super) async fn apply<R: JobRunner>(
                 .is_some_and(|d| d.outcome == RunOutcome::Success);
             if !landed {
                 outcome.notes.push(format!(
-                    "skipped `{}`: the new artifact of job `{job}` did not land at `{destination}`",
-                    action.address
+                    "skipped `{artifact}`: the new artifact of job `{job}` did not land at `{destination}`"
                 ));
                 continue;
             }
         }
-        deletions.push(action);
+        deletions.push(Deletion {
+            artifact,
+            kind: action.kind(),
+            observed: &action.observed,
+        });
     }
     delete_artifacts(&deletions, config, outcome).await;
 }
@@ -131,19 +141,27 @@ async fn run_jobs<R: JobRunner>(
     done
 }
 
+/// A prune or a cleanup.
+struct Deletion<'a> {
+    artifact: &'a ArtifactAddress,
+    kind: ActionKind,
+    /// What the plan saw of the artifact.
+    observed: &'a str,
+}
+
 /// Prunes and cleanups, each checked against what the plan saw: an artifact
 /// that changed since is left alone.
-async fn delete_artifacts(actions: &[&Action], config: &Config, outcome: &mut Outcome) {
+async fn delete_artifacts(deletions: &[Deletion<'_>], config: &Config, outcome: &mut Outcome) {
     // One listing per destination and job.
-    let mut groups: BTreeMap<(&str, &str), Vec<&Action>> = BTreeMap::new();
-    for action in actions {
-        let (Some(destination), Some(job)) = (action.destination.as_deref(), action.job.as_deref())
-        else {
-            continue;
-        };
-        groups.entry((destination, job)).or_default().push(action);
+    let mut groups: BTreeMap<(&str, &str), Vec<&Deletion>> = BTreeMap::new();
+    for deletion in deletions {
+        let artifact = deletion.artifact;
+        groups
+            .entry((&artifact.destination, &artifact.job))
+            .or_default()
+            .push(deletion);
     }
-    for ((destination_name, job), actions) in groups {
+    for ((destination_name, job), deletions) in groups {
         let Some(config_destination) = config
             .destinations
             .iter()
@@ -170,42 +188,39 @@ async fn delete_artifacts(actions: &[&Action], config: &Config, outcome: &mut Ou
                 continue;
             }
         };
-        for action in actions {
-            let id = action.artifact.as_deref().unwrap_or_default();
-            let found: Option<&Found> = listing.artifacts.iter().find(|a| a.id == id);
+        for deletion in deletions {
+            let address = deletion.artifact;
+            let id = &address.id;
+            let found: Option<&Found> = listing.artifacts.iter().find(|a| &a.id == id);
             match found {
-                Some(found) if crate::plan::jobs::artifact_digest(found) != action.observed => {
+                Some(found) if crate::plan::jobs::artifact_digest(found) != deletion.observed => {
                     outcome.errors.push(format!(
-                        "`{}` changed since the plan was made; it was left alone",
-                        action.address
+                        "`{address}` changed since the plan was made; it was left alone"
                     ));
                 }
                 Some(found) => match destination.delete(found).await {
-                    Ok(()) => count(action, outcome),
+                    Ok(()) => count(deletion.kind, outcome),
                     Err(error) => outcome
                         .errors
-                        .push(format!("cannot delete `{}`: {error}", action.address)),
+                        .push(format!("cannot delete `{address}`: {error}")),
                 },
                 None => {
-                    let uploads: Vec<_> = listing.uploads.iter().filter(|u| u.id == id).collect();
+                    let uploads: Vec<_> = listing.uploads.iter().filter(|u| &u.id == id).collect();
                     if uploads.is_empty() {
-                        outcome
-                            .notes
-                            .push(format!("`{}` was already gone", action.address));
+                        outcome.notes.push(format!("`{address}` was already gone"));
                         continue;
                     }
                     let mut ok = true;
                     for upload in uploads {
                         if let Err(error) = destination.abort_upload(upload).await {
                             ok = false;
-                            outcome.errors.push(format!(
-                                "cannot abort the upload of `{}`: {error}",
-                                action.address
-                            ));
+                            outcome
+                                .errors
+                                .push(format!("cannot abort the upload of `{address}`: {error}"));
                         }
                     }
                     if ok {
-                        count(action, outcome);
+                        count(deletion.kind, outcome);
                     }
                 }
             }
@@ -213,8 +228,8 @@ async fn delete_artifacts(actions: &[&Action], config: &Config, outcome: &mut Ou
     }
 }
 
-fn count(action: &Action, outcome: &mut Outcome) {
-    match action.action {
+fn count(kind: ActionKind, outcome: &mut Outcome) {
+    match kind {
         ActionKind::Prune => outcome.pruned += 1,
         _ => outcome.cleaned += 1,
     }

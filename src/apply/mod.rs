@@ -12,7 +12,7 @@ use crate::config::model::Config;
 use futures::future::LocalBoxFuture;
 
 use crate::history::RunRecord;
-use crate::plan::{Action, ActionKind, Plan};
+use crate::plan::{Action, ActionKind, Operation, Plan, UnitKind};
 use crate::state::Host;
 use crate::units::{self as files, CronEntry};
 
@@ -93,60 +93,52 @@ pub async fn apply<R: JobRunner>(
 fn apply_files(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, ApplyError> {
     let mut outcome = Outcome::default();
     let systemd = systemd_reachable(host);
+    let (unit_actions, cron_actions): (Vec<&Action>, Vec<&Action>) = plan
+        .actions
+        .iter()
+        .filter(|a| a.file().is_some())
+        .partition(|a| a.file().is_some_and(|file| file.address.is_unit()));
     let timer_of = |action: &Action| -> Option<String> {
-        action
-            .address
-            .strip_prefix("unit.")
-            .and_then(|rest| rest.strip_suffix(".timer"))
-            .map(|job| files::unit_file_name(job, "timer"))
+        let job = action.file()?.address.timer_job()?;
+        Some(files::unit_file_name(job, UnitKind::Timer))
     };
 
     // Stop removed timers before their files go.
     if systemd.is_ok() {
-        for action in plan
-            .actions
-            .iter()
-            .filter(|a| a.action == ActionKind::Destroy)
-        {
-            if let Some(timer) = timer_of(action) {
+        for action in &unit_actions {
+            if let (Operation::Destroy { .. }, Some(timer)) = (&action.operation, timer_of(action))
+            {
                 systemctl(&["disable", "--now", &timer], &mut outcome);
             }
         }
     }
 
-    for action in plan
-        .actions
-        .iter()
-        .filter(|a| a.address.starts_with("unit."))
-    {
-        match (&action.action, &action.content) {
-            (ActionKind::Destroy, _) => remove(file_path(action))?,
-            (_, Some(content)) => write(file_path(action), content)?,
-            (_, None) => unreachable!("creates and updates carry their content"),
+    for action in &unit_actions {
+        match &action.operation {
+            Operation::Create { file, content } | Operation::Update { file, content } => {
+                write(&file.path, content)?
+            }
+            Operation::Destroy { file } => remove(&file.path)?,
+            _ => continue,
         }
-        count(&mut outcome, action.action);
+        count(&mut outcome, action.kind());
     }
 
-    let cron_actions: Vec<&Action> = plan
-        .actions
-        .iter()
-        .filter(|a| a.address.starts_with("cron."))
-        .collect();
-    if let Some(first) = cron_actions.first() {
-        apply_cron(config, file_path(first), &cron_actions)?;
+    if let Some(file) = cron_actions.first().and_then(|a| a.file()) {
+        apply_cron(config, &file.path, &cron_actions)?;
         for action in &cron_actions {
-            count(&mut outcome, action.action);
+            count(&mut outcome, action.kind());
         }
     }
 
     match systemd {
-        Ok(()) if plan.actions.iter().any(|a| a.address.starts_with("unit.")) => {
+        Ok(()) if !unit_actions.is_empty() => {
             systemctl(&["daemon-reload"], &mut outcome);
-            for action in &plan.actions {
+            for action in &unit_actions {
                 let Some(timer) = timer_of(action) else {
                     continue;
                 };
-                match action.action {
+                match action.kind() {
                     ActionKind::Create => systemctl(&["enable", "--now", &timer], &mut outcome),
                     ActionKind::Update => systemctl(&["restart", &timer], &mut outcome),
                     _ => {}
@@ -154,7 +146,7 @@ fn apply_files(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, App
             }
         }
         Ok(()) => {}
-        Err(reason) if plan.actions.iter().any(|a| a.address.starts_with("unit.")) => {
+        Err(reason) if !unit_actions.is_empty() => {
             outcome.notes.push(format!(
                 "systemd was not reloaded and no timer was enabled or disabled: {reason}"
             ));
@@ -162,13 +154,6 @@ fn apply_files(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, App
         Err(_) => {}
     }
     Ok(outcome)
-}
-
-fn file_path(action: &Action) -> &Path {
-    action
-        .path
-        .as_deref()
-        .expect("file actions carry their path")
 }
 
 fn count(outcome: &mut Outcome, action: ActionKind) {
@@ -208,12 +193,13 @@ fn apply_cron(config: &Config, path: &Path, actions: &[&Action]) -> Result<(), A
         .map(files::parse_cron_entries)
         .unwrap_or_default();
     for action in actions {
-        let job = action.address.trim_start_matches("cron.");
+        let Some(file) = action.file() else { continue };
+        let job = file.address.job();
         entries.retain(|entry| entry.job != job);
-        if let Some(text) = &action.content {
+        if let Some(text) = action.content() {
             entries.push(CronEntry {
                 job: job.to_owned(),
-                text: text.clone(),
+                text: text.to_owned(),
             });
         }
     }

@@ -163,7 +163,7 @@ pub struct PlanArgs {
     pub out: Option<PathBuf>,
     /// Limit the plan to these addresses.
     #[arg(long, value_name = "ADDRESS")]
-    pub target: Vec<String>,
+    pub target: Vec<crate::plan::Target>,
 }
 
 #[derive(Debug, Args)]
@@ -175,7 +175,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "N")]
     pub parallelism: Option<u32>,
     #[arg(long, value_name = "ADDRESS")]
-    pub target: Vec<String>,
+    pub target: Vec<crate::plan::Target>,
     #[arg(long)]
     pub force_prune: bool,
 }

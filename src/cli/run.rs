@@ -93,11 +93,11 @@ fn report_errors(job: &str, record: &RunRecord) -> bool {
 
 fn print_tidied(tidied: &op::Tidied) {
     for action in &tidied.done {
-        let done = match action.action {
+        let done = match action.kind() {
             crate::plan::ActionKind::Prune => "pruned",
             _ => "cleaned up",
         };
-        eprintln!("cairn: {done} {} ({})", action.address, action.reason);
+        eprintln!("cairn: {done} {} ({})", action.address(), action.reason);
     }
     for error in &tidied.errors {
         eprintln!("error: {error}");

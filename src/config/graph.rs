@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use super::address::{FileAddress, UnitKind};
 use super::model::{Config, JobKind};
 use super::raw::Scheduler;
 
@@ -18,7 +19,7 @@ pub enum Node {
     Retention(String),
     Job(String),
     /// A generated file, by plan address (`unit.JOB.service`, `cron.JOB`).
-    File(String),
+    File(FileAddress),
 }
 
 impl Node {
@@ -28,8 +29,8 @@ impl Node {
             Node::Destination(name) => format!("destination.{name}"),
             Node::Schedule(name) => format!("schedule.{name}"),
             Node::Retention(name) => format!("retention.{name}"),
-            Node::Job(name) => format!("job.{name}"),
-            Node::File(address) => address.clone(),
+            Node::Job(name) => super::address::Address::Job(name.clone()).to_string(),
+            Node::File(address) => address.to_string(),
         }
     }
 }
@@ -201,11 +202,17 @@ impl DependencyGraph {
     }
 }
 
-/// The plan addresses of the files a job's schedule is installed as.
-pub fn generated_files(scheduler: Scheduler, job: &str) -> Vec<String> {
+/// The files a job's schedule is installed as.
+pub fn generated_files(scheduler: Scheduler, job: &str) -> Vec<FileAddress> {
+    let unit = |unit| FileAddress::Unit {
+        job: job.to_owned(),
+        unit,
+    };
     match scheduler {
-        Scheduler::Systemd => vec![format!("unit.{job}.service"), format!("unit.{job}.timer")],
-        Scheduler::Cron => vec![format!("cron.{job}")],
+        Scheduler::Systemd => vec![unit(UnitKind::Service), unit(UnitKind::Timer)],
+        Scheduler::Cron => vec![FileAddress::Cron {
+            job: job.to_owned(),
+        }],
         Scheduler::None => Vec::new(),
     }
 }

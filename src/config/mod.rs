@@ -5,6 +5,7 @@
 //! `read` builds the tree, `sections` deserializes it into the `raw` model,
 //! `validate` checks it and builds the model.
 
+pub mod address;
 pub mod de;
 pub mod diagnostic;
 mod forms;

@@ -14,7 +14,7 @@ use crate::history::{self, Outcome, RunRecord};
 use crate::lock::{self, LockError};
 use crate::manifest::Reason;
 use crate::output::Log;
-use crate::plan::{self, Action, ActionKind, PlanError, PlanOptions};
+use crate::plan::{self, Action, ActionKind, Address, PlanError, PlanOptions, Target};
 use crate::restore::verify::{self, VerifyOptions};
 use crate::state::Host;
 
@@ -180,7 +180,7 @@ pub async fn tidy(
         Tidy::CleanupAndPrune { force } => (true, force),
     };
     let now = options.now;
-    let targets = [format!("job.{job}")];
+    let targets = [Target::Address(Address::Job(job.to_owned()))];
     let plan_options = PlanOptions {
         targets: &targets,
         now,
@@ -188,7 +188,7 @@ pub async fn tidy(
         force_prune,
     };
     let mut plan = plan::plan(config, config_digest, host, &plan_options).await?;
-    plan.actions.retain(|a| match a.action {
+    plan.actions.retain(|a| match a.kind() {
         ActionKind::Cleanup => true,
         ActionKind::Prune => prune,
         _ => false,

@@ -1,19 +1,20 @@
 //! The job part of a plan: which jobs are due (SPEC §4), which artifacts
 //! fall outside their retention (SPEC §6), and which incomplete artifacts
-//! are old enough to clean up. Nothing here writes anything.
+//! are old enough to clean up. A pure function of the configuration, the
+//! observed state and the time.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{observed_digest, Action, ActionKind, PlanOptions};
+use super::action::{Action, Operation};
+use super::{observed_digest, Observed, PlanOptions};
+use crate::config::address::{Address, ArtifactAddress};
 use crate::config::model::{Config, Job, JobKind};
 use crate::destinations::{Found, FoundState, Listing};
-use crate::history::{self, Outcome, RunRecord};
-use crate::inventory;
+use crate::history::{Outcome, RunRecord};
 use crate::manifest::Reason;
 use crate::retention;
-use crate::state::Host;
 
 /// How long data without a manifest may sit before cleanup removes it: a
 /// run in progress is never this old.
@@ -27,14 +28,14 @@ pub struct JobPlan {
 }
 
 /// What is known about one job's runs.
-struct JobState {
+struct JobState<'a> {
     /// The start of the newest successful run, from the history or else the
     /// newest complete artifact.
     last_success: Option<DateTime<Utc>>,
     /// The outcome of the newest run at each destination.
     last_at: BTreeMap<String, Outcome>,
     /// The PID of a run in progress.
-    running: Option<String>,
+    running: Option<&'a str>,
 }
 
 /// The artifacts of each (destination, job), found once so that planning
@@ -55,13 +56,12 @@ fn index_artifacts(listings: &BTreeMap<String, Result<Listing, String>>) -> ByJo
     by_job
 }
 
-fn job_state(
+fn job_state<'a>(
     job: &str,
     records: &[&RunRecord],
     artifacts: &ByJob<'_>,
-    host: &Host,
-    config: &Config,
-) -> JobState {
+    observed: &'a Observed,
+) -> JobState<'a> {
     let mut last_success = records
         .iter()
         .filter(|r| r.outcome == Outcome::Success && r.reason != Reason::Safety)
@@ -83,37 +83,34 @@ fn job_state(
             last_at.insert(destination.clone(), outcome.outcome);
         }
     }
-    let lock = host.state_dir(&config.settings.state_dir).job_lock(job);
     JobState {
         last_success,
         last_at,
-        running: crate::lock::holder(&lock),
+        running: observed.running.get(job).map(String::as_str),
     }
 }
 
 /// Plans runs, prunes and cleanups for every job.
-pub async fn plan(config: &Config, host: &Host, options: &PlanOptions<'_>) -> JobPlan {
+pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> JobPlan {
     let mut actions = Vec::new();
     let mut notes = Vec::new();
-    let state = host.state_dir(&config.settings.state_dir);
-    let records = history::read(&state, None).unwrap_or_else(|error| {
-        notes.push(format!(
-            "the run history in {} cannot be read: {error}",
-            state.root().display()
-        ));
-        Vec::new()
-    });
-    let opened = inventory::open_all(config).await;
-    let listings = inventory::read(&opened, None).await.destinations;
-    let artifacts = index_artifacts(&listings);
+    let records: &[RunRecord] = match &observed.history {
+        Ok(records) => records,
+        Err(unreadable) => {
+            notes.push(unreadable.clone());
+            &[]
+        }
+    };
+    let listings = &observed.listings;
+    let artifacts = index_artifacts(listings);
     let mut records_by_job: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
-    for record in &records {
+    for record in records {
         records_by_job
             .entry(record.job.as_str())
             .or_default()
             .push(record);
     }
-    for (destination, listing) in &listings {
+    for (destination, listing) in listings {
         if let Err(error) = listing {
             notes.push(format!("destination `{destination}` cannot be read, so nothing is pruned or cleaned up there: {error}"));
         }
@@ -125,21 +122,23 @@ pub async fn plan(config: &Config, host: &Host, options: &PlanOptions<'_>) -> Jo
             .get(job.name.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let state = job_state(job.name.as_str(), job_records, &artifacts, host, config);
+        let state = job_state(job.name.as_str(), job_records, &artifacts, observed);
         if let Some(pid) = &state.running {
-            notes.push(format!("job.{} is running (pid {pid}); it is not started again and not pruned until it ends", job.name));
+            notes.push(format!(
+                "{} is running (pid {pid}); it is not started again and not pruned until it ends",
+                Address::Job(job.name.to_string())
+            ));
             continue;
         }
         if let Some(reason) = due(job, options.now, config, state.last_success) {
             actions.push(Action {
-                address: format!("job.{}", job.name),
-                action: ActionKind::Run,
+                operation: Operation::Run {
+                    job: job.name.to_string(),
+                },
                 reason,
-                job: Some(job.name.to_string()),
                 observed: state
                     .last_success
                     .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339()),
-                ..Action::default()
             });
             will_run.insert(job.name.to_string(), true);
         }
@@ -154,8 +153,8 @@ pub async fn plan(config: &Config, host: &Host, options: &PlanOptions<'_>) -> Jo
             &mut notes,
         );
     }
-    notes.extend(last_verified(config, &records));
-    cleanup(config, &records, &listings, options.now, host, &mut actions);
+    notes.extend(last_verified(config, records));
+    cleanup(records, observed, options.now, &mut actions);
     JobPlan { actions, notes }
 }
 
@@ -187,8 +186,8 @@ fn last_verified(config: &Config, records: &[RunRecord]) -> Vec<String> {
         };
         match last {
             Some(record) => notes.push(format!(
-                "job.{} was last verified {} ({}, artifact {}, by {})",
-                job.name,
+                "{} was last verified {} ({}, artifact {}, by {})",
+                Address::Job(job.name.to_string()),
                 record.started_at.format("%Y-%m-%d %H:%M UTC"),
                 if record.outcome == Outcome::Success {
                     "passed"
@@ -203,8 +202,8 @@ fn last_verified(config: &Config, records: &[RunRecord]) -> Vec<String> {
                 by(&record.job)
             )),
             None if !verifiers.is_empty() => notes.push(format!(
-                "job.{} has never been verified (verify job `{}`)",
-                job.name,
+                "{} has never been verified (verify job `{}`)",
+                Address::Job(job.name.to_string()),
                 verifiers.join("`, `")
             )),
             None => {}
@@ -238,9 +237,12 @@ fn due(
     ))
 }
 
-/// "12m", "26h", "3d4h": how long ago, to the minute; hours up to two days.
-fn artifact_address(destination: &str, found: &Found) -> String {
-    format!("artifact.{destination}.{}.{}", found.job, found.id)
+fn artifact_address(destination: &str, found: &Found) -> ArtifactAddress {
+    ArtifactAddress {
+        destination: destination.to_owned(),
+        job: found.job.clone(),
+        id: found.id.clone(),
+    }
 }
 
 /// What the plan records of an artifact, so that apply can tell it changed.
@@ -286,14 +288,12 @@ fn prune(
         {
             if options.now - found.time > chrono::Duration::days(SAFETY_DAYS) {
                 actions.push(Action {
-                    address: artifact_address(destination.as_str(), found),
-                    action: ActionKind::Prune,
+                    operation: Operation::Prune {
+                        artifact: artifact_address(destination.as_str(), found),
+                        after_run: false,
+                    },
                     reason: format!("safety backup older than {SAFETY_DAYS}d"),
-                    job: Some(job.name.to_string()),
-                    destination: Some(destination.to_string()),
-                    artifact: Some(found.id.clone()),
                     observed: artifact_digest(found),
-                    ..Action::default()
                 });
             }
         }
@@ -330,15 +330,8 @@ fn prune(
         let newest = times.iter().copied().max();
         let description = retention::describe(&policy.policy);
         for (found, decision) in counted.iter().zip(&decisions) {
-            let address = artifact_address(destination.as_str(), found);
-            let common = Action {
-                address,
-                job: Some(job.name.to_string()),
-                destination: Some(destination.to_string()),
-                artifact: Some(found.id.clone()),
-                observed: artifact_digest(found),
-                ..Action::default()
-            };
+            let artifact = artifact_address(destination.as_str(), found);
+            let observed = artifact_digest(found);
             if decision.keep || Some(found.time) == newest {
                 if options.verbose {
                     let reason = if decision.keep {
@@ -347,18 +340,20 @@ fn prune(
                         "kept: the newest good artifact is never pruned".to_owned()
                     };
                     actions.push(Action {
-                        action: ActionKind::Keep,
+                        operation: Operation::Keep { artifact },
                         reason,
-                        ..common
+                        observed,
                     });
                 }
                 continue;
             }
             actions.push(Action {
-                action: ActionKind::Prune,
+                operation: Operation::Prune {
+                    artifact,
+                    after_run: runs_now,
+                },
                 reason: format!("outside {description}"),
-                after_run: runs_now,
-                ..common
+                observed,
             });
         }
     }
@@ -378,11 +373,9 @@ impl WithNanosecondZero for DateTime<Utc> {
 /// Cleanups: data without a manifest, and unfinished uploads, older than the
 /// grace period, of jobs that are not running now.
 fn cleanup(
-    config: &Config,
     records: &[RunRecord],
-    listings: &BTreeMap<String, Result<Listing, String>>,
+    observed: &Observed,
     now: DateTime<Utc>,
-    host: &Host,
     actions: &mut Vec<Action>,
 ) {
     let grace = chrono::Duration::hours(CLEANUP_GRACE_HOURS);
@@ -392,9 +385,7 @@ fn cleanup(
         .iter()
         .map(|r| (r.job.as_str(), r.id.as_str()))
         .collect();
-    let running = |job: &str| {
-        crate::lock::holder(&host.state_dir(&config.settings.state_dir).job_lock(job)).is_some()
-    };
+    let running = |job: &str| observed.running.contains_key(job);
     let why = |job: &str, id: &str, what: &str| {
         if finished.contains(&(job, id)) {
             Some(format!(
@@ -408,7 +399,7 @@ fn cleanup(
             None
         }
     };
-    for (destination, listing) in listings {
+    for (destination, listing) in &observed.listings {
         let Ok(listing) = listing else { continue };
         for found in &listing.artifacts {
             if !matches!(found.state, FoundState::Incomplete) || running(&found.job) {
@@ -418,14 +409,11 @@ fn cleanup(
                 continue;
             };
             actions.push(Action {
-                address: artifact_address(destination, found),
-                action: ActionKind::Cleanup,
+                operation: Operation::Cleanup {
+                    artifact: artifact_address(destination, found),
+                },
                 reason,
-                job: Some(found.job.clone()),
-                destination: Some(destination.clone()),
-                artifact: Some(found.id.clone()),
                 observed: artifact_digest(found),
-                ..Action::default()
             });
         }
         for upload in &listing.uploads {
@@ -441,22 +429,21 @@ fn cleanup(
             else {
                 continue;
             };
-            let address = format!("artifact.{destination}.{}.{}", upload.job, upload.id);
-            if actions
-                .iter()
-                .any(|a| a.address == address && a.action == ActionKind::Cleanup)
-            {
+            let artifact = ArtifactAddress {
+                destination: destination.clone(),
+                job: upload.job.clone(),
+                id: upload.id.clone(),
+            };
+            // One cleanup per artifact, however many uploads it left.
+            if actions.iter().any(|action| {
+                matches!(&action.operation, Operation::Cleanup { artifact: other } if *other == artifact)
+            }) {
                 continue;
             }
             actions.push(Action {
-                address,
-                action: ActionKind::Cleanup,
+                operation: Operation::Cleanup { artifact },
                 reason,
-                job: Some(upload.job.clone()),
-                destination: Some(destination.clone()),
-                artifact: Some(upload.id.clone()),
                 observed: observed_digest(Some(&upload.upload_id)),
-                ..Action::default()
             });
         }
     }

@@ -1,33 +1,85 @@
-//! The observed state: the unit files and cron entries cairn finds on disk.
+//! The observed state, read in one step: everything a plan looks at besides
+//! the configuration — the unit files and cron entries on disk, the run
+//! history, the artifacts at every destination and which jobs are running.
+//! This is the plan's only I/O; the diff is a pure function of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::files::GeneratedFile;
 use super::PlanError;
+use crate::config::address::{FileAddress, UnitKind};
 use crate::config::model::Config;
 use crate::config::raw::Scheduler;
+use crate::destinations::Listing;
+use crate::history::{self, RunRecord};
+use crate::inventory;
 use crate::state::Host;
-use crate::units::{self as files, CronEntry};
+use crate::units as files;
 
-/// What is installed now for this configuration.
-#[derive(Debug, Default)]
+/// What is there now for this configuration.
+#[derive(Debug)]
 pub struct Observed {
-    /// cairn's unit files for this configuration, by file name.
-    pub units: BTreeMap<String, String>,
-    /// This configuration's entries in the cron file.
-    pub cron_entries: Vec<CronEntry>,
+    /// `settings.units_dir` on this host (under `--root` when given).
+    pub units_dir: PathBuf,
+    /// cairn's unit files for this configuration, in file name order.
+    pub units: Vec<GeneratedFile>,
+    /// `settings.cron_file` on this host (under `--root` when given).
+    pub cron_file: PathBuf,
+    /// This configuration's entries in the cron file, in file order.
+    pub cron_entries: Vec<GeneratedFile>,
+    /// The run history, or why it cannot be read.
+    pub history: Result<Vec<RunRecord>, String>,
+    /// What each destination holds, or why it cannot be listed.
+    pub listings: BTreeMap<String, Result<Listing, String>>,
+    /// The jobs running now (their lock is held), with the PID in the lock.
+    pub running: BTreeMap<String, String>,
 }
 
-/// `cairn-JOB.service` -> (`JOB`, `service`).
-pub fn unit_job(file_name: &str) -> Option<(&str, &'static str)> {
-    let rest = file_name.strip_prefix("cairn-")?;
-    for suffix in ["service", "timer"] {
-        if let Some(job) = rest.strip_suffix(&format!(".{suffix}")) {
-            return Some((job, suffix));
+impl Observed {
+    /// Reads everything; a file of someone else's in cairn's way is an error.
+    pub async fn read(config: &Config, host: &Host) -> Result<Self, PlanError> {
+        let units_dir = host.local(&config.settings.units_dir);
+        let units = read_units(config, &units_dir)?;
+        let cron_file = host.local(&config.settings.cron_file);
+        let cron_entries = read_cron_entries(config, &cron_file)?;
+
+        let state = host.state_dir(&config.settings.state_dir);
+        let history = history::read(&state, None).map_err(|error| {
+            format!(
+                "the run history in {} cannot be read: {error}",
+                state.root().display()
+            )
+        });
+        let opened = inventory::open_all(config).await;
+        let listings = inventory::read(&opened, None).await.destinations;
+
+        // The configured jobs, and any job that left something at a
+        // destination (its incomplete artifacts are not cleaned up while
+        // it runs).
+        let mut jobs: BTreeSet<&str> = config.jobs.keys().map(|job| job.as_str()).collect();
+        for listing in listings.values().flatten() {
+            jobs.extend(listing.artifacts.iter().map(|found| found.job.as_str()));
+            jobs.extend(listing.uploads.iter().map(|upload| upload.job.as_str()));
         }
+        let running = jobs
+            .into_iter()
+            .filter_map(|job| {
+                crate::lock::holder(&state.job_lock(job)).map(|pid| (job.to_owned(), pid))
+            })
+            .collect();
+
+        Ok(Observed {
+            units_dir,
+            units,
+            cron_file,
+            cron_entries,
+            history,
+            listings,
+            running,
+        })
     }
-    None
 }
 
 fn read(path: &Path) -> Result<Option<String>, PlanError> {
@@ -41,83 +93,95 @@ fn read(path: &Path) -> Result<Option<String>, PlanError> {
     }
 }
 
-impl Observed {
-    pub fn read(config: &Config, host: &Host) -> Result<Self, PlanError> {
-        let mut observed = Observed::default();
-        let units_dir = host.local(&config.settings.units_dir);
-        let wanted_units: Vec<String> = match config.settings.scheduler {
-            Scheduler::Systemd => config
-                .jobs
-                .keys()
-                .flat_map(|job| {
-                    ["service", "timer"].map(|suffix| files::unit_file_name(job.as_str(), suffix))
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let entries = match fs_err::read_dir(&units_dir) {
-            Ok(entries) => entries.filter_map(Result::ok).collect(),
-            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-            Err(source) => {
-                return Err(PlanError::Read {
-                    path: units_dir.display().to_string(),
-                    source,
-                })
-            }
-        };
-        for entry in entries {
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let Some((job, _)) = unit_job(&file_name) else {
-                continue;
-            };
-            let path = entry.path();
-            let Some(content) = read(&path)? else {
-                continue;
-            };
-            match files::owner_config(&content) {
-                Some(owner) if owner == config.path => {
-                    observed.units.insert(file_name, content);
-                }
-                Some(owner) if wanted_units.contains(&file_name) => {
-                    return Err(PlanError::OtherConfig {
-                        path: path.display().to_string(),
-                        fix: format!("rename job `{job}`"),
-                        other: owner.display().to_string(),
-                    })
-                }
-                None if wanted_units.contains(&file_name) => {
-                    return Err(PlanError::Foreign {
-                        path: path.display().to_string(),
-                        fix: format!("move it away, or rename job `{job}`"),
-                    })
-                }
-                // Not ours and not in our way: never touched.
-                _ => {}
-            }
+/// This configuration's unit files in `units_dir`, by file name.
+fn read_units(config: &Config, units_dir: &Path) -> Result<Vec<GeneratedFile>, PlanError> {
+    let wanted_units: Vec<String> = match config.settings.scheduler {
+        Scheduler::Systemd => config
+            .jobs
+            .keys()
+            .flat_map(|job| {
+                [UnitKind::Service, UnitKind::Timer]
+                    .map(|unit| files::unit_file_name(job.as_str(), unit))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let entries = match fs_err::read_dir(units_dir) {
+        Ok(entries) => entries.filter_map(Result::ok).collect(),
+        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(PlanError::Read {
+                path: units_dir.display().to_string(),
+                source,
+            })
         }
+    };
+    let mut units = BTreeMap::new();
+    for entry in entries {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(address) = files::unit_address(&file_name) else {
+            continue;
+        };
+        let path = entry.path();
+        let Some(content) = read(&path)? else {
+            continue;
+        };
+        match files::owner_config(&content) {
+            Some(owner) if owner == config.path => {
+                units.insert(
+                    file_name,
+                    GeneratedFile {
+                        address,
+                        path,
+                        content,
+                    },
+                );
+            }
+            Some(owner) if wanted_units.contains(&file_name) => {
+                return Err(PlanError::OtherConfig {
+                    path: path.display().to_string(),
+                    fix: format!("rename job `{}`", address.job()),
+                    other: owner.display().to_string(),
+                })
+            }
+            None if wanted_units.contains(&file_name) => {
+                return Err(PlanError::Foreign {
+                    path: path.display().to_string(),
+                    fix: format!("move it away, or rename job `{}`", address.job()),
+                })
+            }
+            // Not ours and not in our way: never touched.
+            _ => {}
+        }
+    }
+    Ok(units.into_values().collect())
+}
 
-        let cron_path = host.local(&config.settings.cron_file);
-        if let Some(content) = read(&cron_path)? {
-            match files::owner_config(&content) {
-                Some(owner) if owner == config.path => {
-                    observed.cron_entries = files::parse_cron_entries(&content)
-                }
-                Some(owner) if config.settings.scheduler == Scheduler::Cron => {
-                    return Err(PlanError::OtherConfig {
-                        path: cron_path.display().to_string(),
-                        fix: "give this configuration its own settings.cron_file".to_owned(),
-                        other: owner.display().to_string(),
-                    })
-                }
-                None if config.settings.scheduler == Scheduler::Cron => {
-                    return Err(PlanError::Foreign {
-                        path: cron_path.display().to_string(),
-                        fix: "move it away, or set settings.cron_file to another file".to_owned(),
-                    })
-                }
-                _ => {}
-            }
+/// This configuration's entries in the cron file.
+fn read_cron_entries(config: &Config, cron_file: &Path) -> Result<Vec<GeneratedFile>, PlanError> {
+    let Some(content) = read(cron_file)? else {
+        return Ok(Vec::new());
+    };
+    match files::owner_config(&content) {
+        Some(owner) if owner == config.path => Ok(files::parse_cron_entries(&content)
+            .into_iter()
+            .map(|entry| GeneratedFile {
+                address: FileAddress::Cron { job: entry.job },
+                path: cron_file.to_owned(),
+                content: entry.text,
+            })
+            .collect()),
+        Some(owner) if config.settings.scheduler == Scheduler::Cron => {
+            Err(PlanError::OtherConfig {
+                path: cron_file.display().to_string(),
+                fix: "give this configuration its own settings.cron_file".to_owned(),
+                other: owner.display().to_string(),
+            })
         }
-        Ok(observed)
+        None if config.settings.scheduler == Scheduler::Cron => Err(PlanError::Foreign {
+            path: cron_file.display().to_string(),
+            fix: "move it away, or set settings.cron_file to another file".to_owned(),
+        }),
+        _ => Ok(Vec::new()),
     }
 }

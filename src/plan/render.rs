@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Action, ActionKind, Plan};
+use super::{Action, ActionKind, Operation, Plan};
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy)]
@@ -51,40 +51,29 @@ fn symbol(action: ActionKind) -> (&'static str, &'static str) {
     }
 }
 
-fn verb(action: ActionKind) -> &'static str {
-    match action {
-        ActionKind::Create => "create",
-        ActionKind::Update => "update",
-        ActionKind::Destroy => "destroy",
-        ActionKind::Run => "run",
-        ActionKind::Prune => "prune",
-        ActionKind::Cleanup => "cleanup",
-        ActionKind::Keep => "keep",
-    }
-}
-
 /// What a group of actions is about.
 fn section(action: &Action) -> String {
-    match action.action {
-        ActionKind::Run => "Jobs to run".to_owned(),
-        ActionKind::Prune | ActionKind::Keep => format!(
-            "Retention at destination `{}`",
-            action.destination.as_deref().unwrap_or_default()
-        ),
-        ActionKind::Cleanup => format!(
+    match &action.operation {
+        Operation::Run { .. } => "Jobs to run".to_owned(),
+        Operation::Prune { artifact, .. } | Operation::Keep { artifact } => {
+            format!("Retention at destination `{}`", artifact.destination)
+        }
+        Operation::Cleanup { artifact } => format!(
             "Incomplete artifacts at destination `{}`",
-            action.destination.as_deref().unwrap_or_default()
+            artifact.destination
         ),
-        _ => {
-            let path = action.path.as_deref().unwrap_or(std::path::Path::new(""));
-            if action.address.starts_with("unit.") {
-                let place = path
+        Operation::Create { file, .. }
+        | Operation::Update { file, .. }
+        | Operation::Destroy { file } => {
+            if file.address.is_unit() {
+                let place = file
+                    .path
                     .parent()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
                 format!("systemd units in {place}")
             } else {
-                format!("cron entries in {}", path.display())
+                format!("cron entries in {}", file.path.display())
             }
         }
     }
@@ -120,7 +109,11 @@ fn targeting_warning(plan: &Plan) -> Option<String> {
             "Warning: this plan is limited to --target {}. Targeting is for exceptional \
              situations such as recovering from a mistake, not for routine use: the rest of \
              the configuration is not converged.",
-            plan.targets.join(", ")
+            plan.targets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })
 }
@@ -136,7 +129,7 @@ pub fn text(plan: &Plan, style: Style, verbose: bool) -> String {
     let shown: Vec<&Action> = plan
         .actions
         .iter()
-        .filter(|a| verbose || a.action != ActionKind::Keep)
+        .filter(|a| verbose || a.kind() != ActionKind::Keep)
         .collect();
     if !plan.has_changes() && shown.is_empty() {
         let _ = writeln!(
@@ -149,8 +142,9 @@ pub fn text(plan: &Plan, style: Style, verbose: bool) -> String {
             let _ = writeln!(out, "cairn will perform the following actions:");
         }
         let mut current_section = String::new();
-        let width = shown.iter().map(|a| a.address.len()).max().unwrap_or(0);
-        for action in shown {
+        let addresses: Vec<String> = shown.iter().map(|a| a.address().to_string()).collect();
+        let width = addresses.iter().map(String::len).max().unwrap_or(0);
+        for (action, address) in shown.into_iter().zip(&addresses) {
             let section = section(action);
             if section != current_section {
                 let _ = writeln!(out, "\n  {}:\n", style.paint("1", &section));
@@ -159,14 +153,14 @@ pub fn text(plan: &Plan, style: Style, verbose: bool) -> String {
             let _ = writeln!(
                 out,
                 "  {} {:width$}  {}",
-                style.symbol(action.action),
-                action.address,
+                style.symbol(action.kind()),
+                address,
                 action.reason
             );
-            let show_diff = action.action == ActionKind::Update
-                || (verbose && matches!(action.action, ActionKind::Create | ActionKind::Destroy));
-            if let (true, Some(diff)) = (show_diff, &action.diff) {
-                for line in diff.lines() {
+            let show_diff = action.kind() == ActionKind::Update
+                || (verbose && matches!(action.kind(), ActionKind::Create | ActionKind::Destroy));
+            if let (true, Some(file)) = (show_diff, action.file()) {
+                for line in file.diff.lines() {
                     let _ = writeln!(out, "        {}", style.diff_line(line));
                 }
             }
@@ -208,13 +202,13 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "> **{warning}**\n");
     }
     let _ = writeln!(out, "| | address | why |\n| --- | --- | --- |");
-    for action in plan.actions.iter().filter(|a| a.action != ActionKind::Keep) {
+    for action in plan.actions.iter().filter(|a| a.kind() != ActionKind::Keep) {
         let _ = writeln!(
             out,
             "| `{} {}` | `{}` | {} |",
-            symbol(action.action).1,
-            verb(action.action),
-            action.address,
+            symbol(action.kind()).1,
+            action.kind().name(),
+            action.address(),
             action.reason.replace('|', "\\|")
         );
     }
@@ -223,12 +217,13 @@ pub fn markdown(plan: &Plan) -> String {
     }
     let _ = writeln!(out);
     for action in &plan.actions {
-        let Some(diff) = &action.diff else { continue };
+        let Some(file) = action.file() else { continue };
         let _ = writeln!(
             out,
-            "<details><summary><code>{}</code> ({})</summary>\n\n```diff\n{diff}```\n\n</details>\n",
-            action.address,
-            verb(action.action),
+            "<details><summary><code>{}</code> ({})</summary>\n\n```diff\n{}```\n\n</details>\n",
+            file.address,
+            action.kind().name(),
+            file.diff,
         );
     }
     out
@@ -237,9 +232,12 @@ pub fn markdown(plan: &Plan) -> String {
 /// The JSON view: the plan without the desired contents (those are in the
 /// diffs, and in saved plans).
 pub fn json(plan: &Plan) -> String {
-    let mut plan = plan.clone();
-    for action in &mut plan.actions {
-        action.content = None;
+    let mut plan = serde_json::to_value(plan).expect("plans serialize");
+    if let Some(actions) = plan["actions"].as_array_mut() {
+        for action in actions.iter_mut().filter_map(|a| a.as_object_mut()) {
+            // Shifted out, so the fields after it keep their order.
+            action.shift_remove("content");
+        }
     }
     let mut text = serde_json::to_string_pretty(&plan).expect("plans serialize");
     text.push('\n');

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use handlebars::Handlebars;
 use serde_json::json;
 
+use crate::config::address::{FileAddress, UnitKind};
 use crate::config::model::{Config, Job, JobKind, Store};
 use crate::config::raw::Destination;
 use crate::schedule::calendar::on_calendar;
@@ -27,23 +28,37 @@ pub const CRON_JOB_MARK: &str = "# cairn job: ";
 pub struct UnitFile {
     /// The job the unit belongs to.
     pub job: String,
-    /// `service` or `timer`.
-    pub suffix: &'static str,
+    pub unit: UnitKind,
     pub content: String,
 }
 
 impl UnitFile {
     pub fn file_name(&self) -> String {
-        unit_file_name(&self.job, self.suffix)
+        unit_file_name(&self.job, self.unit)
     }
 
-    pub fn address(&self) -> String {
-        format!("unit.{}.{}", self.job, self.suffix)
+    pub fn address(&self) -> FileAddress {
+        FileAddress::Unit {
+            job: self.job.clone(),
+            unit: self.unit,
+        }
     }
 }
 
-pub fn unit_file_name(job: &str, suffix: &str) -> String {
-    format!("cairn-{job}.{suffix}")
+/// `cairn-JOB.service` or `cairn-JOB.timer`.
+pub fn unit_file_name(job: &str, unit: UnitKind) -> String {
+    format!("cairn-{job}.{unit}")
+}
+
+/// The address of the unit file named `file_name`, if it is named like
+/// one of cairn's (`cairn-JOB.service` or `cairn-JOB.timer`).
+pub fn unit_address(file_name: &str) -> Option<FileAddress> {
+    let (job, suffix) = file_name.strip_prefix("cairn-")?.rsplit_once('.')?;
+    crate::config::name::check(job).ok()?;
+    Some(FileAddress::Unit {
+        job: job.to_owned(),
+        unit: UnitKind::from_suffix(suffix)?,
+    })
 }
 
 /// One job's entry in the cron file: a marker comment and the cron line.
@@ -135,7 +150,7 @@ pub fn unit_files(config: &Config) -> Vec<UnitFile> {
                 "user": config.settings.run_as,
                 "after": job.waits_for()
                     .iter()
-                    .map(|other| unit_file_name(other.as_str(), "service"))
+                    .map(|other| unit_file_name(other.as_str(), UnitKind::Service))
                     .collect::<Vec<_>>(),
                 "environment_file": config.settings.environment_file.as_ref().map(|p| systemd_escape(&p.display().to_string())),
                 "timeout": job.timeout.map_or("infinity".to_owned(), |t| t.as_seconds().to_string()),
@@ -156,17 +171,17 @@ pub fn unit_files(config: &Config) -> Vec<UnitFile> {
                 "on_calendar": on_calendar(&job.schedule.cron, &config.settings.timezone),
                 "jitter": (!job.schedule.jitter.is_zero()).then(|| job.schedule.jitter.as_seconds()),
                 "persistent": job.schedule.persistent,
-                "service": unit_file_name(job.name.as_str(), "service"),
+                "service": unit_file_name(job.name.as_str(), UnitKind::Service),
             }),
         );
         files.push(UnitFile {
             job: job.name.to_string(),
-            suffix: "service",
+            unit: UnitKind::Service,
             content: service,
         });
         files.push(UnitFile {
             job: job.name.to_string(),
-            suffix: "timer",
+            unit: UnitKind::Timer,
             content: timer,
         });
     }

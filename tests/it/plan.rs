@@ -233,6 +233,20 @@ fn targets_limit_the_plan_with_a_warning() {
 }
 
 #[test]
+fn a_target_that_is_no_address_is_refused_with_the_accepted_forms() {
+    let sandbox = Sandbox::example("examples/quickstart/backup.toml");
+    let plan = sandbox.cairn(&["plan", "--target", "store.app_db"]).run();
+    assert_eq!(plan.code, 1);
+    assert!(
+        plan.stderr.contains("`store.app_db` is not a target")
+            && plan.stderr.contains("unit.JOB.service")
+            && plan.stderr.contains("artifact.DEST.JOB.ID"),
+        "{}",
+        plan.stderr
+    );
+}
+
+#[test]
 fn cron_scheduler_writes_one_entry_per_job() {
     let sandbox = Sandbox::example("examples/quickstart/backup.toml");
     sandbox.edit_config("scheduler = \"systemd\"", "scheduler = \"cron\"");
