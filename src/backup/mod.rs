@@ -186,7 +186,7 @@ impl<'a> Run<'a> {
         let store_name = self.backup.store.to_string();
         let dumper = match stores::dumper(&store_name, self.store()) {
             Ok(dumper) => dumper,
-            Err(error) => return self.fail(store_message(&error)),
+            Err(error) => return self.fail(error.with_hint_inline()),
         };
         self.source = dumper.source();
         let recipients: Vec<age::x25519::Recipient> = self
@@ -329,7 +329,7 @@ impl<'a> Run<'a> {
                 }
                 Err(error) => {
                     // Destinations that failed on their own keep their own error.
-                    let error = self.cancel.explain(error);
+                    let error = self.cancel.explain(error.to_string());
                     return self.fail(error);
                 }
             }
@@ -517,22 +517,24 @@ fn produce(
     senders: Vec<mpsc::Sender<destinations::Message>>,
     progress: Arc<AtomicU64>,
     cancel: Cancel,
-) -> Result<StreamSummary, String> {
+) -> Result<StreamSummary, StreamError> {
     let mut chain = Chain::new(compression, recipients, senders, progress, cancel.clone())
-        .map_err(|e| format!("cannot set up the pipeline: {e}"))?;
+        .map_err(StreamError::Setup)?;
     dumper
         .dump(index, &mut chain, &cancel)
-        .map_err(|e| store_message(&e))?;
-    chain
-        .finish()
-        .map_err(|e| format!("finishing the stream failed: {e}"))
+        .map_err(StreamError::Store)?;
+    chain.finish().map_err(StreamError::Finish)
 }
 
-fn store_message(error: &StoreError) -> String {
-    match &error.help {
-        Some(help) => format!("{error} (hint: {help})"),
-        None => error.to_string(),
-    }
+/// Why one stream of a backup failed.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("cannot set up the pipeline: {0}")]
+    Setup(std::io::Error),
+    #[error("{}", .0.with_hint_inline())]
+    Store(StoreError),
+    #[error("finishing the stream failed: {0}")]
+    Finish(std::io::Error),
 }
 
 /// The run ID, made unique with `-2`, `-3`… when an artifact of that name exists.

@@ -32,7 +32,7 @@ pub enum RestoreError {
     #[error("{message}")]
     #[diagnostic(help("{help}"))]
     Refused { message: String, help: String },
-    #[error("{}", with_hint(.0))]
+    #[error("{}", .0.with_hint_inline())]
     Store(StoreError),
     #[error("cannot read {stream} of artifact {artifact} at `{destination}`: {source}")]
     Read {
@@ -64,15 +64,6 @@ impl RestoreError {
 impl From<StoreError> for RestoreError {
     fn from(error: StoreError) -> Self {
         RestoreError::Store(error)
-    }
-}
-
-/// A store's error with its hint inline, as run records and verify
-/// records keep it.
-fn with_hint(error: &StoreError) -> String {
-    match &error.help {
-        Some(help) => format!("{error} (hint: {help})"),
-        None => error.to_string(),
     }
 }
 

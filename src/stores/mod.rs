@@ -42,6 +42,15 @@ impl StoreError {
         }
     }
 
+    /// The error with its hint inline, as run and verify records keep it:
+    /// `store `db`: … (hint: …)`.
+    pub fn with_hint_inline(&self) -> String {
+        match &self.help {
+            Some(help) => format!("{self} (hint: {help})"),
+            None => self.to_string(),
+        }
+    }
+
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self

@@ -176,7 +176,7 @@ impl ScratchServer {
     }
 
     /// Stops the server and removes its directory.
-    pub fn stop(self) -> Result<(), String> {
+    pub fn stop(self) -> Result<(), std::io::Error> {
         let ScratchServer {
             connection,
             mut process,
@@ -186,8 +186,9 @@ impl ScratchServer {
         match process.dir.take() {
             Some(dir) => {
                 let path = dir.path().display().to_string();
-                dir.close()
-                    .map_err(|e| format!("removing {path} failed: {e}"))
+                dir.close().map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("removing {path} failed: {e}"))
+                })
             }
             None => Ok(()),
         }
