@@ -132,3 +132,57 @@ retention = { daily = 7 }
     );
     assert!(out.stderr.contains("${PG_SECRET}"), "{}", out.stderr);
 }
+
+#[test]
+fn a_postgres_dsn_naming_its_database_needs_no_databases_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |dsn: &str| {
+        std::fs::write(
+            dir.path().join("backup.toml"),
+            format!(
+                r#"
+[stores.pg]
+kind = "postgres"
+dsn = "{dsn}"
+
+[destinations.local]
+kind = "local"
+path = "backups"
+
+[jobs.pg]
+store = "pg"
+schedule = {{ cron = "@daily" }}
+to = ["local"]
+retention = {{ daily = 7 }}
+"#
+            ),
+        )
+        .unwrap();
+    };
+    let load = || {
+        cairn::config::load(&cairn::config::LoadOptions {
+            path: &dir.path().join("backup.toml"),
+            env: None,
+            lookup: &|_| None,
+            host_timezone: "UTC".to_owned(),
+        })
+    };
+    write("postgresql://backup@db.internal/app");
+    let (config, _) = load().expect("a DSN naming its database is enough");
+    match config.stores.values().next() {
+        Some(cairn::config::model::Store::Postgres(pg)) => assert_eq!(pg.databases, ["app"]),
+        other => panic!("expected the postgres store, got {other:?}"),
+    }
+    write("host=db.internal user=backup dbname=orders");
+    let (config, _) = load().expect("a keyword DSN naming its database is enough");
+    match config.stores.values().next() {
+        Some(cairn::config::model::Store::Postgres(pg)) => assert_eq!(pg.databases, ["orders"]),
+        other => panic!("expected the postgres store, got {other:?}"),
+    }
+    // Without a database in the DSN the list stays required.
+    write("postgresql://backup@db.internal");
+    let diagnostics = load().expect_err("no database anywhere");
+    assert_eq!(diagnostics.error_count(), 1);
+    let shown = diagnostics.render(false, 100);
+    assert!(shown.contains("lists no databases"), "{shown}");
+}

@@ -64,6 +64,8 @@ pub struct PostgresStore {
     /// User to connect as (instead of `dsn`).
     pub user: Option<String>,
     /// The databases to dump, each into its own stream of the artifact.
+    /// Defaults to the database the `dsn` names; required otherwise.
+    #[serde(default)]
     pub databases: Vec<String>,
     /// Dump format: `custom` (pg_restore-able, default) or `plain` SQL.
     #[serde(default)]
@@ -76,6 +78,26 @@ pub struct PostgresStore {
     pub globals: bool,
     /// A command prefix the dump tools run through, e.g. ["docker", "exec", "-i", "postgres-db"].
     pub exec: Option<Vec<String>>,
+}
+
+impl PostgresStore {
+    /// The database `dsn` names, if any: the path of a URI
+    /// (`postgresql://backup@db/app`) or `dbname=` of a keyword string.
+    pub fn dsn_database(&self) -> Option<String> {
+        dsn_database(self.dsn.as_deref()?)
+    }
+}
+
+/// The database a connection string names, if any.
+pub fn dsn_database(dsn: &str) -> Option<String> {
+    if let Some((_, rest)) = dsn.split_once("://") {
+        let path = rest.split('?').next()?.split_once('/')?.1;
+        return (!path.is_empty()).then(|| path.to_owned());
+    }
+    dsn.split_whitespace()
+        .find_map(|word| word.strip_prefix("dbname="))
+        .map(|db| db.trim_matches('\'').to_owned())
+        .filter(|db| !db.is_empty())
 }
 
 /// pg_dump output formats that can stream.
@@ -179,4 +201,22 @@ pub struct KafkaStore {
     pub bootstrap_servers: Vec<String>,
     /// The topics to export.
     pub topics: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_strings_name_a_database() {
+        assert_eq!(
+            dsn_database("postgresql://u@h:5/app?sslmode=require").as_deref(),
+            Some("app")
+        );
+        assert_eq!(dsn_database("postgresql://u@h:5"), None);
+        assert_eq!(dsn_database("postgresql://u@h:5/"), None);
+        assert_eq!(dsn_database("host=h dbname='x'").as_deref(), Some("x"));
+        assert_eq!(dsn_database("host=h dbname=''"), None);
+        assert_eq!(dsn_database("host=h user=backup"), None);
+    }
 }

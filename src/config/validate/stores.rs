@@ -53,7 +53,11 @@ pub(super) fn check_stores(
                     check_dsn_password(checker, &at("dsn"), &name);
                 }
                 if pg.databases.is_empty() {
-                    checker.error(&whole, format!("postgres store `{name}` lists no databases"), "needs `databases`", "add databases = [\"app\"]: each database becomes one stream of the artifact");
+                    // `pg_dump $DATABASE_URL`: the DSN's database is the one to dump.
+                    match pg.dsn_database() {
+                        Some(database) => pg.databases = vec![database],
+                        None => checker.error(&whole, format!("postgres store `{name}` lists no databases"), "needs `databases`", "add databases = [\"app\"] (or name the database in `dsn`): each database becomes one stream of the artifact"),
+                    }
                 }
                 if pg.format == raw::PostgresFormat::Directory {
                     checker.error(&at("format"), "pg_dump's directory format writes many files and cannot stream", "cannot stream", "use format = \"custom\" (restored with pg_restore, the default) or \"plain\"");

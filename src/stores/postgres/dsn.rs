@@ -98,17 +98,6 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The database a connection string names, if any.
-pub(super) fn dsn_database(dsn: &str) -> Option<String> {
-    if let Some((_, rest)) = dsn.split_once("://") {
-        let path = rest.split('?').next()?.split_once('/')?.1;
-        return (!path.is_empty()).then(|| path.to_owned());
-    }
-    dsn.split_whitespace()
-        .find_map(|word| word.strip_prefix("dbname="))
-        .map(|db| db.trim_matches('\'').to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,16 +133,5 @@ mod tests {
             "postgresql://db/my%20app"
         );
         assert_eq!(with_database("host=db", "app"), "host=db dbname='app'");
-    }
-
-    #[test]
-    fn connection_strings_name_a_database() {
-        assert_eq!(
-            dsn_database("postgresql://u@h:5/app?sslmode=require").as_deref(),
-            Some("app")
-        );
-        assert_eq!(dsn_database("postgresql://u@h:5"), None);
-        assert_eq!(dsn_database("postgresql://u@h:5/"), None);
-        assert_eq!(dsn_database("host=h dbname='x'").as_deref(), Some("x"));
     }
 }

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use super::dsn::dsn_database;
 use super::{is_plain, stream_database, Postgres, GLOBALS};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
@@ -43,7 +42,7 @@ impl PostgresTarget {
                 )
                 .with_help("write it as postgresql://USER@HOST:PORT/DATABASE (the password from PGPASSWORD or .pgpass)"));
             }
-            database = dsn_database(to).filter(|db| db != "postgres");
+            database = crate::config::raw::dsn_database(to).filter(|db| db != "postgres");
             store.dsn = Some(to.to_owned());
             store.host = None;
             store.port = None;
