@@ -362,3 +362,43 @@ fn graph_prints_text_and_dot() {
         dot.stdout
     );
 }
+
+#[test]
+fn missing_aws_credentials_are_named_in_the_operators_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("backup.toml"),
+        r#"
+[stores.files]
+kind = "directory"
+path = "data"
+
+[destinations.offsite]
+kind = "s3"
+bucket = "acme-backups"
+region = "garage"
+endpoint = "http://127.0.0.1:9"
+
+[jobs.files]
+store = "files"
+schedule = { cron = "@daily" }
+to = ["offsite"]
+retention = { daily = 7 }
+"#,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    // No AWS_* keys, no HOME (so no profile), and no instance metadata
+    // probe: the chain has nothing to find, and nothing leaves loopback.
+    let out = Cairn::new(dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["plan", "--root", "root"])
+        .run();
+    let shown = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        shown.contains("no AWS credentials found for destination `offsite`"),
+        "{shown}"
+    );
+    assert!(shown.contains("AWS_ACCESS_KEY_ID"), "{shown}");
+    assert!(!shown.contains("dispatch failure"), "{shown}");
+}

@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_s3::config::ProvideCredentials;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::Client;
 
@@ -28,6 +30,25 @@ use crate::config::raw;
 use artifact::S3Artifact;
 use bucket::{server_side_encryption, storage_class, Bucket};
 use keys::{artifact_prefix, normalize_prefix, object_key};
+
+/// An error and its sources, `: `-joined.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Why the AWS chain found no credentials, in the operator's terms.
+fn no_credentials(name: &str, detail: &str) -> String {
+    format!(
+        "no AWS credentials found for destination `{name}` (looked in: environment, shared config/profile, web identity, container and instance metadata){detail}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, in the environment or in settings.environment_file"
+    )
+}
 
 /// An S3 or S3-compatible bucket (Garage, MinIO...).
 pub struct S3Destination {
@@ -48,6 +69,22 @@ impl S3Destination {
             return Err(DestinationError::S3(format!(
                 "destination `{name}`: no AWS region: set region in the destination or AWS_REGION"
             )));
+        }
+        // Resolve the credentials now: a missing key otherwise surfaces later
+        // as the SDK's "dispatch failure: … IMDS session token …".
+        let missing = match shared.credentials_provider() {
+            Some(provider) => match provider.provide_credentials().await {
+                Ok(_) => None,
+                // Nothing found anywhere is the common case and needs no
+                // detail; a provider that failed (a broken profile, an
+                // expired token) says why.
+                Err(CredentialsError::CredentialsNotLoaded(_)) => Some(String::new()),
+                Err(error) => Some(format!(" ({})", error_chain(&error))),
+            },
+            None => Some(String::new()),
+        };
+        if let Some(detail) = missing {
+            return Err(DestinationError::S3(no_credentials(name, &detail)));
         }
         // A server that stops answering fails this destination instead of
         // stalling the run: no byte for a minute is a failure.
