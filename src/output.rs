@@ -76,21 +76,28 @@ pub enum Line<'a> {
 #[derive(Clone)]
 pub struct Log {
     sink: Arc<dyn Fn(Line<'_>) + Send + Sync>,
+    /// Whether the lines reach a terminal, where a live line can replace
+    /// the plain ones.
+    terminal: bool,
 }
 
 impl Log {
     /// Progress as `cairn: …` and warnings as `warning: …` on stderr.
     pub fn stderr() -> Self {
-        Self::to(|line| match line {
-            Line::Progress(text) => eprintln!("cairn: {text}"),
-            Line::Warning(text) => eprintln!("warning: {text}"),
-        })
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            ..Self::to(|line| match line {
+                Line::Progress(text) => eprintln!("cairn: {text}"),
+                Line::Warning(text) => eprintln!("warning: {text}"),
+            })
+        }
     }
 
-    /// Every line to `sink`.
+    /// Every line to `sink` (never a terminal).
     pub fn to(sink: impl Fn(Line<'_>) + Send + Sync + 'static) -> Self {
         Self {
             sink: Arc::new(sink),
+            terminal: false,
         }
     }
 
@@ -105,7 +112,7 @@ impl Log {
     /// Whether progress goes to a terminal, where a live line can replace
     /// the plain ones.
     pub fn terminal(&self) -> bool {
-        std::io::stderr().is_terminal()
+        self.terminal
     }
 }
 
@@ -138,5 +145,6 @@ mod tests {
             *lines.lock().unwrap(),
             ["progress dumping `db`", "warning a hook failed"]
         );
+        assert!(!log.terminal(), "a sink of its own is not a terminal");
     }
 }
