@@ -184,3 +184,30 @@ pub(super) fn drop_all(
         ))
     }
 }
+
+/// Who restored files belong to: the owner of what they replace, else of
+/// the directory they go into (SPEC §10: restored data takes the target's
+/// owner). `None` when cairn does not run as root, where files are its own
+/// and could not be given away anyway.
+pub(super) fn target_owner(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let existing = fs_err::symlink_metadata(path)
+        .or_else(|_| fs_err::metadata(path.parent().unwrap_or(Path::new("/"))));
+    existing.ok().map(|meta| (meta.uid(), meta.gid()))
+}
+
+/// Gives `path` and, for a directory, everything under it (symlinks
+/// themselves, never what they point to) to `owner`.
+pub(super) fn give_to(path: &Path, owner: (u32, u32)) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(owner.0), Some(owner.1))?;
+    if fs_err::symlink_metadata(path)?.is_dir() {
+        for entry in fs_err::read_dir(path)? {
+            give_to(&entry?.path(), owner)?;
+        }
+    }
+    Ok(())
+}

@@ -4,7 +4,9 @@
 //! the target is touched; a non-empty target needs `--force`, which leaves a
 //! safety backup; verify jobs pass on good backups and fail on failed checks.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 use std::process::Command;
 
 use crate::common::redis::{snapshot_expiring, EVERY_TYPE};
@@ -183,6 +185,8 @@ fn directory_restore_brings_back_contents_modes_and_mtimes() {
         "",
     );
     let backed_up = tree_snapshot(&source);
+    // An owner from the backed-up host that the target does not have.
+    std::os::unix::fs::lchown(source.join("docs/a.txt"), Some(777), Some(777)).unwrap();
     sandbox.run_job(&[]);
 
     std::fs::write(source.join("docs/a.txt"), "changed\n").unwrap();
@@ -200,9 +204,15 @@ fn directory_restore_brings_back_contents_modes_and_mtimes() {
     let refused = sandbox.cairn(&["restore", JOB]).run();
     assert_eq!(refused.code, 1);
     assert!(source.join("new.txt").exists());
+    // The target belongs to its service's user: what is restored into it
+    // does too (SPEC §10), not to the archived owner or to root.
+    std::os::unix::fs::lchown(&source, Some(4242), Some(4243)).unwrap();
     let forced = sandbox.cairn(&["restore", JOB, "--force"]).run();
     assert_ok(&forced, "restore --force");
     assert_eq!(tree_snapshot(&source), backed_up);
+    assert_eq!(owners(&source), BTreeSet::from([(4242, 4243)]));
+    // A new directory takes the owner of the directory it goes into.
+    assert_eq!(owners(&elsewhere), BTreeSet::from([(0, 0)]));
     // Nothing of the swap is left beside the target.
     let leftovers: Vec<String> = std::fs::read_dir(sandbox.path())
         .unwrap()
@@ -210,6 +220,18 @@ fn directory_restore_brings_back_contents_modes_and_mtimes() {
         .filter(|n| n.starts_with(".cairn"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The owners (uid, gid) of `dir` and of everything under it.
+fn owners(dir: &Path) -> BTreeSet<(u32, u32)> {
+    let meta = std::fs::symlink_metadata(dir).unwrap();
+    let mut found = BTreeSet::from([(meta.uid(), meta.gid())]);
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            found.extend(owners(&entry.unwrap().path()));
+        }
+    }
+    found
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
 use crate::config::raw::SqliteStore;
-use crate::stores::target::{remove_scratch_dir, restore_path, scratch_dir};
+use crate::stores::target::{give_to, remove_scratch_dir, restore_path, scratch_dir, target_owner};
 use crate::stores::{StoreError, Target};
 
 pub struct SqliteTarget {
@@ -163,6 +163,10 @@ impl Target for SqliteTarget {
             std::os::unix::fs::PermissionsExt::from_mode(mode),
         )
         .map_err(|e| self.io("cannot set the mode of", e))?;
+        if let Some(owner) = target_owner(&self.path) {
+            give_to(file.path(), owner)
+                .map_err(|e| self.io("cannot give the restored file to the owner of", e))?;
+        }
         // A journal left by the old database must not be applied to the new one.
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut journal = self.path.clone().into_os_string();
