@@ -157,7 +157,9 @@ pub fn table(records: &[RunRecord]) -> String {
     out
 }
 
-/// Appends a record to the job's history file and fsyncs it.
+/// Appends a record to the job's history file and fsyncs it. A last line
+/// that a crash cut short is ended first, so that it stays one damaged line
+/// and does not swallow this record.
 pub fn append(state: &StateDir, record: &RunRecord) -> std::io::Result<()> {
     fs_err::create_dir_all(state.history())?;
     let path = state.history_file(&record.job);
@@ -165,15 +167,59 @@ pub fn append(state: &StateDir, record: &RunRecord) -> std::io::Result<()> {
     line.push(b'\n');
     let mut file = fs_err::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(&path)?;
+    if !ends_a_line(file.file_mut())? {
+        line.insert(0, b'\n');
+    }
     file.write_all(&line)?;
     file.sync_all()
 }
 
-/// Every record of `job` (or of all jobs), oldest first. Lines that do not
-/// parse (a crash mid-write) are skipped.
-pub fn read(state: &StateDir, job: Option<&str>) -> std::io::Result<Vec<RunRecord>> {
+/// Whether `file` is empty or its last byte ends a line.
+fn ends_a_line(file: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.seek(SeekFrom::End(0))? == 0 {
+        return Ok(true);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
+/// The records read from the history, and the lines that were not records.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Oldest first.
+    pub records: Vec<RunRecord>,
+    pub damaged: Vec<Damaged>,
+}
+
+/// A history line that does not parse: a run cut off while its record was
+/// written, or a hand edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    pub path: std::path::PathBuf,
+    /// Counted from 1.
+    pub line: usize,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {} of the run history {} is damaged (a run cut off while writing it?) and was skipped; delete that line to silence this warning",
+            self.line,
+            self.path.display()
+        )
+    }
+}
+
+/// Every record of `job` (or of all jobs), oldest first, and the lines that
+/// do not parse, which are skipped.
+pub fn read(state: &StateDir, job: Option<&str>) -> std::io::Result<History> {
     let dir = state.history();
     let mut files = Vec::new();
     match job {
@@ -191,18 +237,28 @@ pub fn read(state: &StateDir, job: Option<&str>) -> std::io::Result<Vec<RunRecor
             Err(e) => return Err(e),
         },
     }
-    let mut records = Vec::new();
+    let mut history = History::default();
     for path in files {
-        let text = match fs_err::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match fs_err::read(&path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        records.extend(
-            text.lines()
-                .filter_map(|line| serde_json::from_str::<RunRecord>(line).ok()),
-        );
+        for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<RunRecord>(line) {
+                Ok(record) => history.records.push(record),
+                Err(_) => history.damaged.push(Damaged {
+                    path: path.clone(),
+                    line: index + 1,
+                }),
+            }
+        }
     }
-    records.sort_by(|a, b| (a.started_at, &a.job).cmp(&(b.started_at, &b.job)));
-    Ok(records)
+    history
+        .records
+        .sort_by(|a, b| (a.started_at, &a.job).cmp(&(b.started_at, &b.job)));
+    Ok(history)
 }

@@ -12,12 +12,17 @@ pub(super) fn history(
         config.job(job)?;
     }
     let state = host(global).state_dir(&config.settings.state_dir);
-    let records = crate::history::read(&state, job).map_err(|e| {
+    let history = crate::history::read(&state, job).map_err(|e| {
         miette!(
             "cannot read the history in {}: {e}",
             state.history().display()
         )
     })?;
+    let log = output::Log::stderr();
+    for damaged in &history.damaged {
+        log.warn(&damaged.to_string());
+    }
+    let records = history.records;
     if json {
         output::print(&format!(
             "{}\n",

@@ -127,13 +127,17 @@ pub async fn after_run(config: &Config, state: &StateDir, record: &RunRecord, lo
     if config.notify.is_empty() || record.reason == Reason::Safety {
         return;
     }
-    let history = history::read(state, Some(&record.job)).unwrap_or_else(|error| {
-        log.warn(&format!(
-            "cannot read the run history of job `{}` ({error}); a recovery is notified as a plain success",
-            record.job
-        ));
-        Vec::new()
-    });
+    // Damaged lines were reported by whoever read the history first.
+    let history = match history::read(state, Some(&record.job)) {
+        Ok(history) => history.records,
+        Err(error) => {
+            log.warn(&format!(
+                "cannot read the run history of job `{}` ({error}); a recovery is notified as a plain success",
+                record.job
+            ));
+            Vec::new()
+        }
+    };
     let previous = previous_comparable(&history, record);
     let notices: Vec<Notice> = events_for(previous, record)
         .into_iter()

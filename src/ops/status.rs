@@ -29,10 +29,14 @@ pub async fn status(
     log: &Log,
 ) -> Result<Report, HistoryUnreadable> {
     let state = host.state_dir(&config.settings.state_dir);
-    let records = crate::history::read(&state, None).map_err(|source| HistoryUnreadable {
+    let history = crate::history::read(&state, None).map_err(|source| HistoryUnreadable {
         path: state.history().display().to_string(),
         source,
     })?;
+    for damaged in &history.damaged {
+        log.warn(&damaged.to_string());
+    }
+    let records = history.records;
     let listings = status::read_destinations(config).await;
     let report = status::evaluate(config, &listings, &records, now);
     if notify {

@@ -95,7 +95,10 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
     let mut actions = Vec::new();
     let mut notes = Vec::new();
     let records: &[RunRecord] = match &observed.history {
-        Ok(records) => records,
+        Ok(history) => {
+            notes.extend(history.damaged.iter().map(ToString::to_string));
+            &history.records
+        }
         Err(unreadable) => {
             notes.push(unreadable.clone());
             &[]

@@ -13,7 +13,7 @@ use crate::config::address::{FileAddress, UnitKind};
 use crate::config::model::Config;
 use crate::config::raw::Scheduler;
 use crate::destinations::Listing;
-use crate::history::{self, RunRecord};
+use crate::history::{self, History};
 use crate::inventory;
 use crate::state::Host;
 use crate::units as files;
@@ -30,7 +30,7 @@ pub struct Observed {
     /// This configuration's entries in the cron file, in file order.
     pub cron_entries: Vec<GeneratedFile>,
     /// The run history, or why it cannot be read.
-    pub history: Result<Vec<RunRecord>, String>,
+    pub history: Result<History, String>,
     /// What each destination holds, or why it cannot be listed.
     pub listings: BTreeMap<String, Result<Listing, String>>,
     /// The jobs running now (their lock is held), with the PID in the lock.

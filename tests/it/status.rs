@@ -469,3 +469,34 @@ fn status_notify_reports_a_stale_job_once_per_episode() {
         log()
     );
 }
+
+#[test]
+fn a_history_line_cut_by_a_crash_is_skipped_with_a_warning_and_runs_go_on() {
+    let sandbox = sandbox();
+    sandbox.run_at(FIRST, "files", 0);
+    let file = sandbox.path().join("state/history/files.jsonl");
+    let good = std::fs::read_to_string(&file).unwrap();
+    // A crash while the next record was written: half a line, no newline.
+    let cut = &good[..good.len() / 2];
+    std::fs::write(&file, format!("{good}{cut}")).unwrap();
+    let warning = format!("line 2 of the run history {} is damaged", file.display());
+
+    let history = sandbox.cairn(&["history", "--json"]).run();
+    let records: Vec<Value> = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(records.len(), 1, "{}", history.stdout);
+    assert!(history.stderr.contains(&warning), "{}", history.stderr);
+
+    // WARNING: `check` has never run.
+    let status = sandbox.status("2026-01-01T01:00:00Z", &[], 1);
+    assert!(status.stderr.contains(&warning), "{}", status.stderr);
+    let plan = sandbox.cairn(&["plan"]).now("2026-01-01T01:00:00Z").run();
+    assert!(plan.stdout.contains(&warning), "{}", plan.stdout);
+
+    // The next run's record does not run into the cut line.
+    sandbox.run_at("2026-01-02T00:00:00Z", "files", 0);
+    let history = sandbox.cairn(&["history", "--json"]).run();
+    let records: Vec<Value> = serde_json::from_str(&history.stdout).unwrap();
+    let ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [FIRST_ID, "20260102T000000Z"]);
+    assert!(history.stderr.contains(&warning), "{}", history.stderr);
+}
