@@ -322,6 +322,23 @@ fn prune(
             .copied()
             .filter(|a| a.manifest().is_some_and(|m| m.reason != Reason::Safety))
             .collect();
+        // An artifact dated after now means the clock went backwards (or
+        // another host's clock is ahead): the run this plan makes would sort
+        // as the oldest and go first. Retention waits for the clock.
+        if let Some(ahead) = counted
+            .iter()
+            .filter(|a| a.time > options.now)
+            .max_by_key(|a| a.time)
+        {
+            notes.push(format!(
+                "nothing of job `{}` is pruned at `{destination}`: artifact {} is dated after now ({}), so the clock may have gone backwards; retention resumes once the clock passes {}",
+                job.name,
+                ahead.id,
+                options.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ahead.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ));
+            continue;
+        }
         // The run this plan makes counts as the newest artifact: prunes are
         // computed as of after it lands, and wait for it.
         let mut times: Vec<DateTime<Utc>> = counted.iter().map(|a| a.time).collect();

@@ -191,3 +191,77 @@ fn a_failing_job_keeps_its_artifacts_and_does_not_stop_the_others() {
         files_before
     );
 }
+
+#[test]
+fn a_clock_gone_backwards_prunes_nothing_and_the_plan_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/quickstart"), dir.path());
+    let _ = std::fs::remove_dir_all(dir.path().join("backups"));
+    let start: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 1, 3, 0, 0).unwrap();
+    let at = |day: i64| (start + Duration::days(day)).to_rfc3339();
+    let cairn_at = |day: i64, args: &[&str]| {
+        Cairn::new(dir.path())
+            .env("CAIRN_NOW", at(day))
+            .args(["--root", "root"])
+            .args(args)
+            .run()
+    };
+    for day in 0..20 {
+        assert_eq!(
+            cairn_at(day, &["apply", "--auto-approve"]).code,
+            0,
+            "day {day}"
+        );
+    }
+    let before = local_artifacts(dir.path());
+
+    // The clock jumps back ten days: every artifact from the last ten days
+    // is "in the future", and the runs that are due would sort oldest.
+    let plan = cairn_at(10, &["plan", "--json"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let prunes: Vec<&serde_json::Value> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "prune")
+        .collect();
+    assert!(prunes.is_empty(), "{prunes:?}");
+    let newest_files = format!(
+        "artifact {} is dated after now",
+        (start + Duration::days(19)).format("%Y%m%dT%H%M%SZ")
+    );
+    let notes = plan["notes"].to_string();
+    assert!(
+        notes.contains("nothing of job `files` is pruned at `local`")
+            && notes.contains(&newest_files),
+        "{notes}"
+    );
+    // A run at the backward time (its artifact sorts oldest) lands, and
+    // neither it nor anything else is pruned after it.
+    let run = cairn_at(10, &["run", "files"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let apply = cairn_at(10, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let after = local_artifacts(dir.path());
+    let landed = (
+        "files".to_owned(),
+        (start + Duration::days(10))
+            .format("%Y%m%dT%H%M%SZ")
+            .to_string(),
+    );
+    assert!(after.contains(&landed), "{after:?}");
+    assert!(
+        after.is_superset(&before),
+        "something was pruned: {:?}",
+        before.difference(&after)
+    );
+
+    // Once the clock is past the newest artifact again, retention resumes.
+    let apply = cairn_at(21, &["apply", "--auto-approve"]);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        local_artifacts(dir.path()).len() < after.len(),
+        "retention resumed"
+    );
+}
