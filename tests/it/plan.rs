@@ -288,27 +288,13 @@ fn cron_scheduler_writes_one_entry_per_job() {
 
 #[test]
 fn production_units_pass_systemd_analyze_verify() {
-    let sandbox = Sandbox::example("examples/production/backup.toml");
-    // The units must name an executable that exists for verify to pass:
-    // point settings.binary at the cairn under test through an overlay.
-    std::fs::write(
-        sandbox.path().join("backup.verify.toml"),
-        format!("[settings]\nbinary = \"{}\"\n", env!("CARGO_BIN_EXE_cairn")),
-    )
-    .unwrap();
+    let sandbox = Sandbox::production();
     // Only the units: the jobs' servers do not exist here.
     let targets = ["mariadb", "postgres", "redis", "verify_postgres"]
         .iter()
         .flat_map(|job| ["--target".to_owned(), format!("unit.{job}")]);
     let apply = Cairn::new(sandbox.path())
-        .args([
-            "--root",
-            "root",
-            "--env",
-            "verify",
-            "apply",
-            "--auto-approve",
-        ])
+        .args(["--root", "root", "--env", "test", "apply", "--auto-approve"])
         .args(targets)
         .run();
     assert_eq!(apply.code, 0, "{}", apply.stderr);
@@ -401,4 +387,62 @@ retention = { daily = 7 }
     );
     assert!(shown.contains("AWS_ACCESS_KEY_ID"), "{shown}");
     assert!(!shown.contains("dispatch failure"), "{shown}");
+}
+
+/// Sets up a network namespace (`unshare --net`) where loopback is up and
+/// every other address routes into a tun device nobody reads: a packet to
+/// anything outside 127.0.0.0/8 (AWS, the instance-metadata address, a DNS
+/// server) goes nowhere and is counted. Runs the command in `"$@"`, then
+/// saves the device's counters in `netns-stats.json`.
+const OFFLINE: &str = r#"ip link set lo up && ip tuntap add t0 mode tun &&
+ip addr add 10.255.0.1/24 dev t0 && ip link set t0 up &&
+ip route add default dev t0 || exit 99
+"$@"; code=$?
+ip -s -j link show t0 > netns-stats.json
+exit $code"#;
+
+#[test]
+fn planning_the_examples_sends_nothing_beyond_loopback() {
+    for (sandbox, env) in [
+        (Sandbox::example("examples/quickstart/backup.toml"), None),
+        (Sandbox::production(), Some("test")),
+    ] {
+        let mut cairn = Cairn::wrapped(
+            sandbox.path(),
+            &["unshare", "--net", "sh", "-c", OFFLINE, "sh"],
+        )
+        // Keys that look real, so that the SDK would go as far as the
+        // network if the endpoint let it.
+        .env("AWS_ACCESS_KEY_ID", "GKtest")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .args(["--root", "root"]);
+        if let Some(env) = env {
+            cairn = cairn.args(["--env", env]);
+        }
+        let plan = cairn.args(["plan", "--json"]).run();
+        assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+        let stats: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(sandbox.path().join("netns-stats.json")).unwrap(),
+        )
+        .unwrap();
+        let tx = &stats[0]["stats64"]["tx"];
+        let sent = tx["packets"].as_u64().unwrap() + tx["dropped"].as_u64().unwrap();
+        assert_eq!(
+            sent,
+            0,
+            "planning {} under --env {env:?} sent packets beyond loopback: {tx}\n{}",
+            sandbox.config().display(),
+            plan.stderr
+        );
+        if env.is_some() {
+            // The plan still succeeds, and says what it could not read.
+            let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+            let notes = plan["notes"].to_string();
+            assert!(
+                notes.contains("destination `offsite` cannot be read")
+                    && notes.contains("127.0.0.1"),
+                "{notes}"
+            );
+        }
+    }
 }

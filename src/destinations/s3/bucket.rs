@@ -36,7 +36,7 @@ pub(super) fn server_side_encryption(sse: raw::ServerSideEncryption) -> ServerSi
 /// What went wrong in one request. `DisplayErrorContext` gives the whole
 /// chain of causes, but ends with a debug dump of the response; the chain
 /// alone is what an operator needs.
-fn describe<E>(error: &SdkError<E>) -> String
+fn describe<E>(error: &SdkError<E>, endpoint: &str) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -45,6 +45,18 @@ where
             Some(message) => format!("{code}: {message}"),
             None => code.to_owned(),
         };
+    }
+    if matches!(
+        error,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+    ) {
+        // "dispatch failure: io error: client error (Connect): tcp connect
+        // error: Connection refused": the last cause is the one that says why.
+        let mut cause: &dyn std::error::Error = error;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        return format!("no answer from {endpoint}: {cause}");
     }
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -71,6 +83,9 @@ pub(super) struct Bucket {
     /// `checksums = "when_supported"`: parts carry a CRC32 that S3 checks and
     /// CompleteMultipartUpload repeats.
     pub(super) part_checksums: bool,
+    /// Where requests go, for messages: the endpoint's scheme, host and
+    /// port, or AWS and the region.
+    pub(super) endpoint: String,
 }
 
 impl Bucket {
@@ -80,7 +95,7 @@ impl Bucket {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        self.failure(action, key, describe(&error))
+        self.failure(action, key, describe(&error, &self.endpoint))
     }
 
     pub(super) fn failure(

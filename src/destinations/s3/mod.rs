@@ -116,6 +116,13 @@ impl S3Destination {
                 storage_class: config.storage_class.map(storage_class),
                 sse: config.sse.map(server_side_encryption),
                 part_checksums,
+                endpoint: match &config.endpoint {
+                    Some(endpoint) => endpoint_origin(endpoint),
+                    None => format!(
+                        "AWS S3 ({})",
+                        shared.region().map_or("no region", |r| r.as_ref())
+                    ),
+                },
             }),
         })
     }
@@ -194,5 +201,34 @@ impl Destination for S3Destination {
             keys: Vec::new(),
             open_uploads: Vec::new(),
         }))
+    }
+}
+
+/// An endpoint URL's scheme, host and port: never a path or user info,
+/// which could carry a secret.
+fn endpoint_origin(endpoint: &str) -> String {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("https", endpoint));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_origin;
+
+    #[test]
+    fn an_endpoint_is_shown_without_path_query_or_user_info() {
+        assert_eq!(
+            endpoint_origin("http://127.0.0.1:3900"),
+            "http://127.0.0.1:3900"
+        );
+        assert_eq!(
+            endpoint_origin("https://key:secret@minio.internal:9000/path?token=x"),
+            "https://minio.internal:9000"
+        );
+        assert_eq!(endpoint_origin("s3.example.com"), "https://s3.example.com");
     }
 }

@@ -30,15 +30,32 @@ pub struct Cairn {
 
 impl Cairn {
     /// `cairn` in `dir` with a clean, deterministic environment: no colours,
-    /// a fixed width, and only the variables a test sets itself.
+    /// a fixed width, and only the variables a test sets itself. The AWS SDK
+    /// never probes the instance-metadata address (tests stay on loopback).
     pub fn new(dir: &Path) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        Self::wrapped(dir, &[])
+    }
+
+    /// [`Cairn::new`] run through `wrapper` (a program and its arguments,
+    /// the last of which is followed by cairn's path and then its
+    /// arguments), e.g. a shell that first sets up a network namespace.
+    pub fn wrapped(dir: &Path, wrapper: &[&str]) -> Self {
+        let cairn = env!("CARGO_BIN_EXE_cairn");
+        let mut command = match wrapper.split_first() {
+            None => Command::new(cairn),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(cairn);
+                command
+            }
+        };
         command
             .current_dir(dir)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("NO_COLOR", "1")
-            .env("COLUMNS", "100");
+            .env("COLUMNS", "100")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
         Cairn {
             command,
             stdin: None,

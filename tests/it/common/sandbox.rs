@@ -60,6 +60,24 @@ impl Sandbox {
         sandbox
     }
 
+    /// The production example, with an overlay for `--env test` that points
+    /// its units at the cairn under test (so that systemd-analyze finds the
+    /// executable) and its S3 destination, which has no endpoint and would
+    /// reach for AWS, at a closed port on loopback.
+    pub fn production() -> Self {
+        let sandbox = Self::example("examples/production/backup.toml");
+        std::fs::write(
+            sandbox.path().join("backup.test.toml"),
+            format!(
+                "[settings]\nbinary = \"{}\"\n\n[destinations.offsite]\nendpoint = \"http://127.0.0.1:{}\"\npath_style = true\n",
+                env!("CARGO_BIN_EXE_cairn"),
+                super::notify::closed_port()
+            ),
+        )
+        .unwrap();
+        sandbox
+    }
+
     /// The suite's servers: their tools and credentials for cairn, and
     /// their fixtures for the test. Fails the test when they are not running.
     pub fn with_servers(mut self) -> Self {
