@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::common::{copy_dir, local_artifacts, root, Cairn};
+use crate::common::{copy_dir, local_artifacts, root, Cairn, Run};
 
 #[test]
 fn four_hundred_days_of_apply_leave_what_the_policy_predicts() {
@@ -104,25 +104,8 @@ fn four_hundred_days_of_apply_leave_what_the_policy_predicts() {
 
 #[test]
 fn a_failing_job_keeps_its_artifacts_and_does_not_stop_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/quickstart"), dir.path());
-    let _ = std::fs::remove_dir_all(dir.path().join("backups"));
-    let start: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 1, 3, 0, 0).unwrap();
-    let at = |day: i64| (start + Duration::days(day)).to_rfc3339();
-    let cairn_at = |day: i64, args: &[&str]| {
-        Cairn::new(dir.path())
-            .env("CAIRN_NOW", at(day))
-            .args(["--root", "root"])
-            .args(args)
-            .run()
-    };
-    for day in 0..20 {
-        assert_eq!(
-            cairn_at(day, &["apply", "--auto-approve"]).code,
-            0,
-            "day {day}"
-        );
-    }
+    let (dir, start) = twenty_days_of_quickstart();
+    let cairn_at = |day: i64, args: &[&str]| quickstart_at(dir.path(), start, day, args);
     let files_before: BTreeSet<_> = local_artifacts(dir.path())
         .into_iter()
         .filter(|(j, _)| j == "files")
@@ -194,25 +177,8 @@ fn a_failing_job_keeps_its_artifacts_and_does_not_stop_the_others() {
 
 #[test]
 fn a_clock_gone_backwards_prunes_nothing_and_the_plan_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("examples/quickstart"), dir.path());
-    let _ = std::fs::remove_dir_all(dir.path().join("backups"));
-    let start: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 1, 3, 0, 0).unwrap();
-    let at = |day: i64| (start + Duration::days(day)).to_rfc3339();
-    let cairn_at = |day: i64, args: &[&str]| {
-        Cairn::new(dir.path())
-            .env("CAIRN_NOW", at(day))
-            .args(["--root", "root"])
-            .args(args)
-            .run()
-    };
-    for day in 0..20 {
-        assert_eq!(
-            cairn_at(day, &["apply", "--auto-approve"]).code,
-            0,
-            "day {day}"
-        );
-    }
+    let (dir, start) = twenty_days_of_quickstart();
+    let cairn_at = |day: i64, args: &[&str]| quickstart_at(dir.path(), start, day, args);
     let before = local_artifacts(dir.path());
 
     // The clock jumps back ten days: every artifact from the last ten days
@@ -264,4 +230,27 @@ fn a_clock_gone_backwards_prunes_nothing_and_the_plan_says_why() {
         local_artifacts(dir.path()).len() < after.len(),
         "retention resumed"
     );
+}
+
+/// The quickstart applied once a day for 20 days from 2026-03-01 03:00 UTC;
+/// its directory and that start.
+fn twenty_days_of_quickstart() -> (tempfile::TempDir, DateTime<Utc>) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/quickstart"), dir.path());
+    let _ = std::fs::remove_dir_all(dir.path().join("backups"));
+    let start: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 1, 3, 0, 0).unwrap();
+    for day in 0..20 {
+        let apply = quickstart_at(dir.path(), start, day, &["apply", "--auto-approve"]);
+        assert_eq!(apply.code, 0, "day {day}: {}", apply.stderr);
+    }
+    (dir, start)
+}
+
+/// `cairn --root root ARGS` in the quickstart `dir`, `day` days after `start`.
+fn quickstart_at(dir: &std::path::Path, start: DateTime<Utc>, day: i64, args: &[&str]) -> Run {
+    Cairn::new(dir)
+        .env("CAIRN_NOW", (start + Duration::days(day)).to_rfc3339())
+        .args(["--root", "root"])
+        .args(args)
+        .run()
 }
