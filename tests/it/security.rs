@@ -10,7 +10,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::{
-    descendant_command_lines, flat, notify::closed_port, read_in_background, Cairn, Run, Sandbox,
+    descendant_command_lines, flat, notify::closed_port, read_in_background, Cairn, PrivateRedis,
+    Run, Sandbox,
 };
 
 /// Runs `cairn` to the end while scanning /proc for the command lines of
@@ -91,7 +92,7 @@ fn secrets_never_reach_output_files_or_command_lines() {
     postgres.psql("postgres", &drop_role);
     postgres.psql(
         "postgres",
-        &format!("create role {role} login password '{literal}'; grant pg_read_all_data to {role}"),
+        &format!("create role {role} login createdb password '{literal}'; grant pg_read_all_data to {role}"),
     );
     // Dumps big enough (some MB) to be caught running by the /proc scan.
     let database = format!("sec_db_{unique}");
@@ -155,6 +156,15 @@ schedule = {{ cron = "@daily" }}
 to = ["local", "offsite"]
 retention = {{ keep_last = 7 }}
 
+[jobs.check]
+kind = "verify"
+verifies = "pg"
+schedule = {{ cron = "0 6 * * *" }}
+
+[[jobs.check.checks]]
+query = "select count(*) from noise"
+min = 1
+
 [notify.healthchecks]
 kind = "webhook"
 url = "http://127.0.0.1:{port}/ping/{token}?token={token}"
@@ -187,6 +197,10 @@ on = ["success", "failure"]
             value: token.clone(),
         },
         Secret {
+            label: "the restore target's Redis password",
+            value: PrivateRedis::PASSWORD.to_owned(),
+        },
+        Secret {
             label: "the S3 secret key",
             value: sandbox.var("AWS_SECRET_ACCESS_KEY").to_owned(),
         },
@@ -194,63 +208,84 @@ on = ["success", "failure"]
 
     let mut command_lines = BTreeSet::new();
     let mut found = Vec::new();
-    let mut run = |args: &[&str], code: Option<i32>, lines: &mut BTreeSet<String>| {
-        let out = run_watching(sandbox.cairn(args), lines);
-        let shown = format!("`cairn {}`", args.join(" "));
-        if let Some(code) = code {
-            assert_eq!(
-                out.code,
-                code,
-                "{shown} exits {code}; stderr (secrets masked):\n{}",
-                mask(&out.stderr, &secrets)
-            );
-        }
-        found.extend(leaks(
-            &secrets,
-            out.stdout.as_bytes(),
-            &format!("stdout of {shown}"),
-        ));
-        found.extend(leaks(
-            &secrets,
-            out.stderr.as_bytes(),
-            &format!("stderr of {shown}"),
-        ));
-        out
-    };
+    let mut run_with =
+        |args: &[&str], env: &[(&str, &str)], code: Option<i32>, lines: &mut BTreeSet<String>| {
+            let out = run_watching(sandbox.cairn(args).envs(env.iter().copied()), lines);
+            let shown = format!("`cairn {}`", args.join(" "));
+            if let Some(code) = code {
+                assert_eq!(
+                    out.code,
+                    code,
+                    "{shown} exits {code}; stderr (secrets masked):\n{}",
+                    mask(&out.stderr, &secrets)
+                );
+            }
+            found.extend(leaks(
+                &secrets,
+                out.stdout.as_bytes(),
+                &format!("stdout of {shown}"),
+            ));
+            found.extend(leaks(
+                &secrets,
+                out.stderr.as_bytes(),
+                &format!("stderr of {shown}"),
+            ));
+            out
+        };
     let saved = sandbox.path().join("saved.plan");
     let textfile = sandbox.path().join("metrics/cairn.prom");
-    run(&["validate"], Some(0), &mut command_lines);
-    run(&["validate", "--json"], Some(0), &mut command_lines);
-    run(&["plan"], None, &mut command_lines);
-    run(&["plan", "--json"], None, &mut command_lines);
-    run(
+    run_with(&["validate"], &[], Some(0), &mut command_lines);
+    run_with(&["validate", "--json"], &[], Some(0), &mut command_lines);
+    run_with(&["plan"], &[], None, &mut command_lines);
+    run_with(&["plan", "--json"], &[], None, &mut command_lines);
+    run_with(
         &["plan", "-o", saved.to_str().unwrap()],
+        &[],
         None,
         &mut command_lines,
     );
-    run(&["apply", "--auto-approve"], Some(0), &mut command_lines);
-    run(&["run", "pg"], Some(0), &mut command_lines);
-    run(&["run", "cache"], Some(0), &mut command_lines);
-    run(
+    run_with(
+        &["apply", "--auto-approve"],
+        &[],
+        Some(0),
+        &mut command_lines,
+    );
+    run_with(&["run", "pg"], &[], Some(0), &mut command_lines);
+    run_with(&["run", "cache"], &[], Some(0), &mut command_lines);
+    run_with(
         &["status", "--prometheus", textfile.to_str().unwrap()],
+        &[],
         None,
         &mut command_lines,
     );
-    run(&["status", "--json"], None, &mut command_lines);
-    run(&["history"], Some(0), &mut command_lines);
-    run(&["history", "--json"], Some(0), &mut command_lines);
-    run(&["inventory"], Some(0), &mut command_lines);
-    run(&["inventory", "--json"], Some(0), &mut command_lines);
+    run_with(&["status", "--json"], &[], None, &mut command_lines);
+    run_with(&["history"], &[], Some(0), &mut command_lines);
+    run_with(&["history", "--json"], &[], Some(0), &mut command_lines);
+    run_with(&["inventory"], &[], Some(0), &mut command_lines);
+    run_with(&["inventory", "--json"], &[], Some(0), &mut command_lines);
+    // A verify restores into a scratch database as the DSN's role; a
+    // restore loads a Redis that wants its own password (REDISCLI_AUTH).
+    run_with(&["verify", "check"], &[], Some(0), &mut command_lines);
+    let mut target = PrivateRedis::in_dir(&sandbox.path().join("target-redis"));
+    target.require_password();
+    let target_url = format!("redis://127.0.0.1:{}", target.port);
+    run_with(
+        &["restore", "cache", "--to", &target_url],
+        &[("REDISCLI_AUTH", PrivateRedis::PASSWORD)],
+        Some(0),
+        &mut command_lines,
+    );
+    drop(target);
     // A run that fails: the wrong password for PostgreSQL.
     sandbox.write_config(&config(&wrong));
-    let failed = run(&["run", "pg"], Some(1), &mut command_lines);
+    let failed = run_with(&["run", "pg"], &[], Some(1), &mut command_lines);
     assert!(
         flat(&failed.stderr).contains("password authentication failed"),
         "the failure says why (secrets masked):\n{}",
         mask(&failed.stderr, &secrets)
     );
-    run(&["history", "--json"], Some(0), &mut command_lines);
-    run(&["status"], None, &mut command_lines);
+    run_with(&["history", "--json"], &[], Some(0), &mut command_lines);
+    run_with(&["status"], &[], None, &mut command_lines);
     // The configuration itself holds the passwords; nothing else may.
     std::fs::remove_file(sandbox.config()).unwrap();
 
@@ -258,7 +293,7 @@ on = ["success", "failure"]
         .iter()
         .filter_map(|line| line.split(' ').next())
         .collect();
-    for program in ["pg_dump", "redis-cli"] {
+    for program in ["pg_dump", "pg_restore", "redis-cli"] {
         assert!(
             programs.iter().any(|seen| seen.ends_with(program)),
             "{program} was seen running, so its command line was checked; seen: {programs:?}"
