@@ -2,17 +2,40 @@
 //! never half of either: temporary file, fsync, rename, fsync the directory.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
+/// Creates `dir` and its missing parents, each one cairn creates mode 0700
+/// whatever the umask (SPEC §10: the state directory and local artifacts
+/// are private). Directories that exist already are left as they are.
+/// Like std's, the error does not name `dir`: every caller's message does.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    create_dirs(dir, 0o700)
+}
+
+/// Creates `dir` and its missing parents with `mode`; the umask only
+/// removes bits, and cairn's modes keep the owner's.
+fn create_dirs(dir: &Path, mode: u32) -> std::io::Result<()> {
+    // fs-err has no DirBuilder.
+    #[allow(clippy::disallowed_methods)]
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+}
+
 /// Replaces `path` with `contents`, mode `mode`, atomically. Creates missing
-/// parent directories.
+/// parent directories: 0700 for a private file (no bits for group or
+/// others in `mode`), else 0755, whatever the umask.
 pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir)?;
+    let dir_mode = if mode & 0o077 == 0 { 0o700 } else { 0o755 };
+    create_dirs(dir, dir_mode).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
+    })?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

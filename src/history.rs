@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use fs_err::os::unix::fs::OpenOptionsExt;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -161,11 +163,12 @@ pub fn table(records: &[RunRecord]) -> String {
 /// that a crash cut short is ended first, so that it stays one damaged line
 /// and does not swallow this record.
 pub fn append(state: &StateDir, record: &RunRecord) -> std::io::Result<()> {
-    fs_err::create_dir_all(state.history())?;
+    crate::atomic::create_private_dir(&state.history())?;
     let path = state.history_file(&record.job);
     let mut line = serde_json::to_vec(record).expect("records serialize");
     line.push(b'\n');
     let mut file = fs_err::OpenOptions::new()
+        .mode(0o600)
         .create(true)
         .read(true)
         .append(true)

@@ -135,12 +135,33 @@ impl Inventory {
         out
     }
 
+    /// The warnings about what the listings ignored (see [`ignored`]).
+    pub fn ignored(&self) -> Vec<String> {
+        ignored(&self.destinations)
+    }
+
     pub fn errors(&self) -> Vec<(String, String)> {
         self.destinations
             .iter()
             .filter_map(|(name, listing)| listing.as_ref().err().map(|e| (name.clone(), e.clone())))
             .collect()
     }
+}
+
+/// One warning per key a destination's listing ignored (a key that could
+/// step out of the destination, a link, a manifest that cannot be
+/// trusted), naming the destination and the key.
+pub fn ignored(listings: &BTreeMap<String, Result<Listing, String>>) -> Vec<String> {
+    listings
+        .iter()
+        .filter_map(|(name, listing)| Some((name, listing.as_ref().ok()?)))
+        .flat_map(|(name, listing)| {
+            listing
+                .ignored
+                .iter()
+                .map(move |ignored| format!("destination `{name}`: {ignored}"))
+        })
+        .collect()
 }
 
 fn row(destination: &str, found: &Found) -> Row {

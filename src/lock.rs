@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -37,11 +38,12 @@ pub fn acquire(path: &Path, what: &str) -> Result<Lock, LockError> {
         source,
     };
     if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir).map_err(io)?;
+        crate::atomic::create_private_dir(dir).map_err(io)?;
     }
     // LockError::Io names the path already, and the lock needs std's File.
     #[allow(clippy::disallowed_methods)]
     let mut file = File::options()
+        .mode(0o600)
         .create(true)
         .truncate(false)
         .read(true)

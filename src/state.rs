@@ -16,6 +16,9 @@
 //!     └── stale/
 //!         └── JOB           a `stale` notification was sent for this episode
 //! ```
+//!
+//! Whatever the umask, cairn creates these directories 0700
+//! ([`crate::atomic::create_private_dir`]) and these files 0600 (SPEC §10).
 
 use std::path::{Path, PathBuf};
 

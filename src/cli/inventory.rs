@@ -13,6 +13,9 @@ pub(super) fn inventory(
         crate::inventory::read(&opened, job).await
     });
     let errors = inventory.errors();
+    for warning in inventory.ignored() {
+        eprintln!("warning: {warning}");
+    }
     if json {
         output::print(&format!(
             "{}\n",

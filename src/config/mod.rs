@@ -30,7 +30,7 @@ use sections::deserialize_sections;
 
 pub use model::Config;
 pub use read::overlay_path;
-pub use redact::redact_url;
+pub use redact::{redact_token_url, redact_url};
 
 /// What loading needs from the world, passed in so that loading is testable.
 pub struct LoadOptions<'a> {

@@ -19,9 +19,63 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// What of a URL that may carry a token a message may show: the scheme and
+/// the host (and port), never user:password@, and `/…` in place of a path
+/// or query, where healthchecks-style (`https://hc-ping.com/UUID`), Slack
+/// (`https://hooks.slack.com/services/T…/B…/SECRET`) and `?token=` URLs keep
+/// their secret.
+pub fn redact_token_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let mut shown = match scheme {
+        Some(scheme) => format!("{scheme}://{host}"),
+        None => host.to_owned(),
+    };
+    if !(tail.is_empty() || tail == "/") {
+        shown.push_str("/…");
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_urls_show_only_scheme_host_and_port() {
+        for (url, shown) in [
+            (
+                "https://hc-ping.com/0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
+                "https://hc-ping.com/…",
+            ),
+            (
+                "https://hc-ping.com/0f1e2d3c/fail?token=s3cr3t",
+                "https://hc-ping.com/…",
+            ),
+            ("http://127.0.0.1:9/?token=s3cr3t", "http://127.0.0.1:9/…"),
+            (
+                "https://user:hunter2@example.com:8443/hook",
+                "https://example.com:8443/…",
+            ),
+            (
+                "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXX",
+                "https://hooks.slack.com/…",
+            ),
+            ("https://example.com/", "https://example.com"),
+            ("https://example.com", "https://example.com"),
+            ("hc-ping.com/0f1e2d3c", "hc-ping.com/…"),
+            ("ftp://u:pw@host#frag", "ftp://host/…"),
+        ] {
+            assert_eq!(redact_token_url(url), shown, "{url}");
+        }
+    }
 
     #[test]
     fn url_passwords_are_found_and_redacted() {

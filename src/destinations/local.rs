@@ -7,15 +7,15 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::{
-    id_time, ArtifactWriter, Destination, DestinationError, Found, FoundState, Listing, Message,
-    OpenUpload, Reader, MANIFEST,
+    check_manifest, id_time, ArtifactWriter, Destination, DestinationError, Found, FoundState,
+    Ignored, Listing, Message, OpenUpload, Reader, MANIFEST,
 };
 use crate::atomic;
 
@@ -31,13 +31,6 @@ impl LocalDestination {
             path: path.to_owned(),
         }
     }
-}
-
-fn create_dirs(path: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
 }
 
 #[async_trait]
@@ -107,7 +100,7 @@ impl Destination for LocalDestination {
         let job_dir = self.path.join(job);
         let created = dir.clone();
         tokio::task::spawn_blocking(move || {
-            create_dirs(&created)?;
+            atomic::create_private_dir(&created)?;
             atomic::sync_dir(&job_dir)
         })
         .await
@@ -131,18 +124,33 @@ fn list_dir(root: &Path, only_job: Option<&str>) -> Result<Listing, DestinationE
             )),
         }
     };
+    let is_dir = |entry: &std::fs::DirEntry| entry.file_type().is_ok_and(|t| t.is_dir());
+    // A link where a job or an artifact directory would be could lead
+    // anywhere: it is never followed, and named.
+    let link = |entry: &std::fs::DirEntry| Ignored {
+        key: entry.path().display().to_string(),
+        reason: "a symbolic link, which cairn never follows at a destination".to_owned(),
+    };
+    let is_link = |entry: &std::fs::DirEntry| entry.file_type().is_ok_and(|t| t.is_symlink());
     for job_entry in read(root)? {
         let job = job_entry.file_name().to_string_lossy().into_owned();
-        let is_dir = |entry: &std::fs::DirEntry| entry.file_type().is_ok_and(|t| t.is_dir());
-        if crate::config::name::check(&job).is_err()
-            || only_job.is_some_and(|only| only != job)
-            || !is_dir(&job_entry)
-        {
+        if crate::config::name::check(&job).is_err() || only_job.is_some_and(|only| only != job) {
+            continue;
+        }
+        if is_link(&job_entry) {
+            listing.ignored.push(link(&job_entry));
+            continue;
+        }
+        if !is_dir(&job_entry) {
             continue;
         }
         for id_entry in read(&job_entry.path())? {
             let id = id_entry.file_name().to_string_lossy().into_owned();
             let Some(time) = id_time(&id) else { continue };
+            if is_link(&id_entry) {
+                listing.ignored.push(link(&id_entry));
+                continue;
+            }
             if !is_dir(&id_entry) {
                 continue;
             }
@@ -152,7 +160,10 @@ fn list_dir(root: &Path, only_job: Option<&str>) -> Result<Listing, DestinationE
             // each one (this is most of the work of a plan over 100,000
             // artifacts).
             let (state, objects, stored_size) = match std::fs::read(dir.join(MANIFEST)) {
-                Ok(bytes) => match serde_json::from_slice::<crate::manifest::Manifest>(&bytes) {
+                Ok(bytes) => match serde_json::from_slice::<crate::manifest::Manifest>(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| check_manifest(&m, &job, &id).map(|()| m))
+                {
                     Ok(manifest) => {
                         let mut objects: Vec<String> =
                             manifest.streams.iter().map(|s| s.name.clone()).collect();
@@ -164,7 +175,13 @@ fn list_dir(root: &Path, only_job: Option<&str>) -> Result<Listing, DestinationE
                     }
                     Err(error) => {
                         let (objects, size) = list_objects(&dir, &read)?;
-                        (FoundState::Unreadable(error.to_string()), objects, size)
+                        listing.ignored.push(Ignored {
+                            key: dir.join(MANIFEST).display().to_string(),
+                            reason: format!(
+                                "{error}; the artifact is not counted, read or deleted"
+                            ),
+                        });
+                        (FoundState::Unreadable(error), objects, size)
                     }
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

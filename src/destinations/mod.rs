@@ -96,6 +96,51 @@ pub struct OpenUpload {
 pub struct Listing {
     pub artifacts: Vec<Found>,
     pub uploads: Vec<OpenUpload>,
+    /// What looked like cairn's but was not taken for it: each is warned
+    /// about, and never read, counted or deleted.
+    pub ignored: Vec<Ignored>,
+}
+
+/// A key (or path) at a destination that cairn ignored, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub key: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Ignored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Debug quoting: a crafted name cannot carry terminal escapes.
+        write!(f, "ignored {:?}: {}", self.key, self.reason)
+    }
+}
+
+/// Whether a part of a key read from a listing could step out of the place
+/// cairn joins it to: `.`, `..`, a backslash or a control character.
+pub(crate) fn escapes(part: &str) -> bool {
+    part == "." || part == ".." || part.contains('\\') || part.chars().any(char::is_control)
+}
+
+/// Why the manifest found at `JOB/ID/` cannot be trusted, if it cannot: it
+/// names another job or run than where it lies, or a stream whose name is
+/// not a plain object name of the artifact (restore and verify read the
+/// streams by these names).
+pub(crate) fn check_manifest(manifest: &Manifest, job: &str, id: &str) -> Result<(), String> {
+    if manifest.job != job || manifest.id != id {
+        return Err(format!(
+            "its manifest says job {:?}, run {:?}, not the place it lies at",
+            manifest.job, manifest.id
+        ));
+    }
+    match manifest.streams.iter().find(|s| {
+        s.name.is_empty() || s.name.contains('/') || escapes(&s.name) || s.name == MANIFEST
+    }) {
+        Some(stream) => Err(format!(
+            "its manifest names a stream {:?}, which is not an object name inside the artifact",
+            stream.name
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The artifact ID of a run started at `time`: `YYYYMMDDTHHMMSSZ` (a run
@@ -186,6 +231,22 @@ pub async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_that_could_leave_a_directory_escape() {
+        for bad in [".", "..", "a\\b", "a\nb", "\u{1b}[2J"] {
+            assert!(escapes(bad), "{bad:?}");
+        }
+        for good in [
+            "app",
+            "20261121T021500Z",
+            "db-app.pgdump.zst",
+            "...",
+            "a..b",
+        ] {
+            assert!(!escapes(good), "{good:?}");
+        }
+    }
 
     #[test]
     fn ids_are_times_with_an_optional_counter() {

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::{DeliveryError, Notice};
 use crate::config::raw::WebhookNotify;
+use crate::config::redact_token_url;
 
 /// The version of the webhook body's format.
 pub const FORMAT_VERSION: u32 = 1;
@@ -35,21 +36,18 @@ struct Body<'a> {
 /// A webhook URL and what of it a warning may show.
 struct Target {
     uri: Uri,
-    /// Scheme and host (and port): never the path or query, which may hold
-    /// a token.
+    /// Scheme and host (and port): never the credentials, path or query,
+    /// which may hold a token ([`redact_token_url`]).
     shown: String,
 }
 
 impl Target {
     fn parse(url: &str) -> Result<Self, DeliveryError> {
         let uri: Uri = url.parse().map_err(DeliveryError::BadUrl)?;
-        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        if uri.scheme_str().is_none() || uri.host().is_none() {
             return Err(DeliveryError::NoHost);
-        };
-        let shown = match uri.port_u16() {
-            Some(port) => format!("{scheme}://{host}:{port}"),
-            None => format!("{scheme}://{host}"),
-        };
+        }
+        let shown = redact_token_url(url);
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err(DeliveryError::Credentials(shown));
         }
@@ -173,13 +171,13 @@ mod tests {
     #[test]
     fn warnings_show_a_url_without_its_path_query_or_credentials() {
         let target = Target::parse("https://hc-ping.com/0f1e-secret/fail?token=x").unwrap();
-        assert_eq!(target.shown, "https://hc-ping.com");
+        assert_eq!(target.shown, "https://hc-ping.com/…");
         assert_eq!(
             target.scrub("GET /0f1e-secret/fail?token=x failed".to_owned()),
             "GET /… failed"
         );
         let with_port = Target::parse("http://127.0.0.1:8080/ping").unwrap();
-        assert_eq!(with_port.shown, "http://127.0.0.1:8080");
+        assert_eq!(with_port.shown, "http://127.0.0.1:8080/…");
         let error = Target::parse("https://user:hunter2@example.com/hook")
             .err()
             .unwrap();

@@ -38,6 +38,9 @@ pub async fn status(
     }
     let records = history.records;
     let listings = status::read_destinations(config).await;
+    for warning in crate::inventory::ignored(&listings) {
+        log.warn(&warning);
+    }
     let report = status::evaluate(config, &listings, &records, now);
     if notify {
         status::notify_stale(config, &state, &report, log).await;

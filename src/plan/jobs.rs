@@ -118,6 +118,7 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
             notes.push(format!("destination `{destination}` cannot be read, so nothing is pruned or cleaned up there: {error}"));
         }
     }
+    notes.extend(crate::inventory::ignored(listings));
 
     let mut will_run = BTreeMap::new();
     for job in config.jobs.values() {

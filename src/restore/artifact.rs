@@ -12,6 +12,7 @@ use crate::config::model::{Backup, Config, Job, JobKind};
 use crate::config::raw::CompressionAlgorithm;
 use crate::destinations::{self, Destination, Found};
 use crate::manifest::{Manifest, Reason, StreamRecord};
+use crate::output::Log;
 use crate::pipeline;
 
 /// Which artifact to restore.
@@ -95,7 +96,7 @@ pub async fn choose(
     job: &Job,
     backup: &Backup,
     selection: &Selection<'_>,
-    log: &crate::output::Log,
+    log: &Log,
 ) -> Result<Chosen, RestoreError> {
     let names: Vec<String> = match selection.from {
         Some(from) => {
@@ -127,7 +128,12 @@ pub async fn choose(
             }
         };
         let listing = match destination.list(Some(job.name.as_str())).await {
-            Ok(listing) => listing,
+            Ok(listing) => {
+                for ignored in &listing.ignored {
+                    log.warn(&format!("destination `{name}`: {ignored}"));
+                }
+                listing
+            }
             Err(error) => {
                 problems.push(format!("`{name}` could not be read: {error}"));
                 continue;
@@ -189,11 +195,13 @@ pub async fn choose(
 }
 
 /// The age identities that decrypt the artifact, when it is encrypted:
-/// from `--identity`, else `settings.age_identity_file`.
+/// from `--identity`, else `settings.age_identity_file`. A file that group
+/// or others may read gets a warning: it holds secret keys.
 pub fn identities(
     config: &Config,
     manifest: &Manifest,
     given: Option<&Path>,
+    log: &Log,
 ) -> Result<Vec<Box<dyn age::Identity>>, RestoreError> {
     let Some(encryption) = &manifest.encryption else {
         return Ok(Vec::new());
@@ -208,6 +216,9 @@ pub fn identities(
             "pass --identity FILE, or set settings.age_identity_file, naming the identity that matches a recipient",
         ));
     };
+    if let Some(warning) = exposed_identity_warning(path) {
+        log.warn(&warning);
+    }
     let file = age::IdentityFile::from_file(path.display().to_string()).map_err(|e| {
         RestoreError::refused(
             format!("cannot read the age identity file {}: {e}", path.display()),
@@ -227,6 +238,19 @@ pub fn identities(
         .into_iter()
         .map(|identity| identity as Box<dyn age::Identity>)
         .collect())
+}
+
+/// The warning for an age identity file that group or others may read.
+fn exposed_identity_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs_err::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the age identity file {path} is open to group or others (mode {mode:03o}); \
+             it holds secret keys: run `chmod 600 {path}`",
+            path = path.display()
+        )
+    })
 }
 
 /// The streams' names as their dumps named them, without the compression

@@ -114,7 +114,7 @@ pub fn restore(
             .started_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     ));
-    let identities = artifact::identities(config, &manifest, options.identity)?;
+    let identities = artifact::identities(config, &manifest, options.identity, log)?;
     // SIGINT and SIGTERM stop the loading tool.
     let cancel = Cancel::default();
     let _watcher = AbortOnDrop(cancel.watch(runtime, None));

@@ -131,7 +131,7 @@ impl VerifyRun {
             manifest.id,
             chosen.destination.name()
         ));
-        let identities = artifact::identities(config, &manifest, options.identity)?;
+        let identities = artifact::identities(config, &manifest, options.identity, log)?;
         check_checksums(runtime, &chosen, cancel, log)?;
         self.record.checks.push(CheckRecord {
             check: "sha256 of every stream matches the manifest".to_owned(),

@@ -297,7 +297,7 @@ pub async fn notify_stale(
         }
         let message = format!("job `{}` is stale: {}", job.job, stale.join("; "));
         crate::notify::stale(config, &job.job, &message, log).await;
-        let written = fs_err::create_dir_all(&dir)
+        let written = crate::atomic::create_private_dir(&dir)
             .and_then(|()| crate::atomic::write_file(&marker, message.as_bytes(), 0o600));
         if let Err(e) = written {
             log.warn(&format!(

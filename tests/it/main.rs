@@ -19,4 +19,5 @@ mod retention;
 mod run_faults;
 mod run_stores;
 mod schema;
+mod security;
 mod status;

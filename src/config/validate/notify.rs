@@ -7,7 +7,7 @@ use super::{path, Checker};
 use crate::config::model::Notifier;
 use crate::config::name::Name;
 use crate::config::raw::{self, Event};
-use crate::config::redact::redact_url;
+use crate::config::redact::redact_token_url;
 
 pub(super) fn check_notify(
     checker: &mut Checker,
@@ -30,7 +30,7 @@ pub(super) fn check_notify(
                             .fold(path(&["notify", name.as_str()]), |p, k| p.key(k));
                         checker.error(
                             &at,
-                            format!("`{}` is not an http(s) URL", redact_url(url)),
+                            format!("`{}` is not an http(s) URL", redact_token_url(url)),
                             "not a URL",
                             "write a URL such as \"https://hc-ping.com/UUID\"",
                         );

@@ -9,7 +9,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::bucket::Bucket;
 use super::keys::{artifact_prefix, object_key};
 use crate::destinations::{
-    id_time, DestinationError, Found, FoundState, Listing, OpenUpload, MANIFEST,
+    check_manifest, escapes, id_time, DestinationError, Found, FoundState, Ignored, Listing,
+    OpenUpload, MANIFEST,
 };
 
 /// Manifests fetched at once while listing.
@@ -27,6 +28,23 @@ impl Bucket {
             prefix.push('/');
         }
         prefix
+    }
+
+    /// Why a key under the prefix is ignored with a warning, when a part of
+    /// it could step out of where cairn would join it (`JOB/../../x`).
+    /// Other keys that are not cairn's are passed over silently.
+    fn escaping(&self, key: &str) -> Option<Ignored> {
+        let rest = if self.prefix.is_empty() {
+            key
+        } else {
+            key.strip_prefix(&self.prefix)?.strip_prefix('/')?
+        };
+        rest.split('/').any(escapes).then(|| Ignored {
+            key: key.to_owned(),
+            reason: "a part of the key is `.`, `..`, holds `\\` or a control character; \
+                     cairn never writes such keys"
+                .to_owned(),
+        })
     }
 
     /// Splits a key into (job, id, name) when it has cairn's layout.
@@ -52,6 +70,7 @@ impl Bucket {
         let prefix = self.listing_prefix(job);
         // (job, id) -> objects and sizes
         let mut groups: BTreeMap<(String, String), Vec<(String, u64)>> = BTreeMap::new();
+        let mut ignored = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
@@ -63,6 +82,10 @@ impl Bucket {
             let page = page.map_err(|e| self.error("list", &prefix, e))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
+                if let Some(escaping) = self.escaping(key) {
+                    ignored.push(escaping);
+                    continue;
+                }
                 let Some((job, id, name)) = self.parse_key(key) else {
                     continue;
                 };
@@ -77,6 +100,14 @@ impl Bucket {
             .buffered(CONCURRENT_GETS)
             .try_collect()
             .await?;
+        for found in &artifacts {
+            if let FoundState::Unreadable(reason) = &found.state {
+                ignored.push(Ignored {
+                    key: object_key(&self.prefix, &found.job, &found.id, MANIFEST),
+                    reason: format!("{reason}; the artifact is not counted, read or deleted"),
+                });
+            }
+        }
 
         let mut uploads = Vec::new();
         let (mut key_marker, mut upload_id_marker) = (None::<String>, None::<String>);
@@ -95,6 +126,10 @@ impl Bucket {
                 let (Some(key), Some(upload_id)) = (upload.key(), upload.upload_id()) else {
                     continue;
                 };
+                if let Some(escaping) = self.escaping(key) {
+                    ignored.push(escaping);
+                    continue;
+                }
                 let Some((job, id, _)) = self.parse_key(key) else {
                     continue;
                 };
@@ -114,7 +149,11 @@ impl Bucket {
                 break;
             }
         }
-        Ok(Listing { artifacts, uploads })
+        Ok(Listing {
+            artifacts,
+            uploads,
+            ignored,
+        })
     }
 
     async fn found(
@@ -141,7 +180,10 @@ impl Bucket {
                 .map_err(|e| self.failure("read", &key, e))?
                 .into_bytes();
             match serde_json::from_slice(&bytes) {
-                Ok(manifest) => FoundState::Complete(Box::new(manifest)),
+                Ok(manifest) => match check_manifest(&manifest, &job, &id) {
+                    Ok(()) => FoundState::Complete(Box::new(manifest)),
+                    Err(reason) => FoundState::Unreadable(reason),
+                },
                 Err(error) => FoundState::Unreadable(error.to_string()),
             }
         } else {

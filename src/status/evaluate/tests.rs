@@ -109,6 +109,7 @@ fn listings(destinations: &[(&str, Vec<Found>)]) -> Listings {
             let listing = Listing {
                 artifacts: artifacts.clone(),
                 uploads: Vec::new(),
+                ignored: Vec::new(),
             };
             (name.to_string(), Ok(listing))
         })
