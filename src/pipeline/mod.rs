@@ -4,7 +4,7 @@
 //! through bounded channels, so a slow destination slows the dump down
 //! instead of filling memory.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -149,13 +149,13 @@ impl Write for Fanout {
     }
 }
 
-enum Encrypt {
-    Plain(Fanout),
-    Age(age::stream::StreamWriter<Fanout>),
+enum Encrypt<W: Write> {
+    Plain(W),
+    Age(age::stream::StreamWriter<W>),
 }
 
-impl Encrypt {
-    fn finish(self) -> io::Result<Fanout> {
+impl<W: Write> Encrypt<W> {
+    fn finish(self) -> io::Result<W> {
         match self {
             Encrypt::Plain(fanout) => Ok(fanout),
             Encrypt::Age(writer) => writer.finish(),
@@ -163,7 +163,7 @@ impl Encrypt {
     }
 }
 
-impl Write for Encrypt {
+impl<W: Write> Write for Encrypt<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
             Encrypt::Plain(w) => w.write(data),
@@ -179,14 +179,50 @@ impl Write for Encrypt {
     }
 }
 
-enum Compress {
-    None(Encrypt),
-    Zstd(zstd::stream::write::Encoder<'static, Encrypt>),
-    Gzip(flate2::write::GzEncoder<Encrypt>),
+enum Compress<W: Write> {
+    None(Encrypt<W>),
+    Zstd(zstd::stream::write::Encoder<'static, Encrypt<W>>),
+    Gzip(flate2::write::GzEncoder<Encrypt<W>>),
 }
 
-impl Compress {
-    fn finish(self) -> io::Result<Encrypt> {
+impl<W: Write> Compress<W> {
+    /// Compression, then encryption to `recipients` (none: no encryption),
+    /// writing the stored bytes into `sink`.
+    fn new(
+        compression: &Compression,
+        recipients: &[age::x25519::Recipient],
+        sink: W,
+    ) -> io::Result<Self> {
+        let encrypt = if recipients.is_empty() {
+            Encrypt::Plain(sink)
+        } else {
+            let encryptor = age::Encryptor::with_recipients(
+                recipients.iter().map(|r| r as &dyn age::Recipient),
+            )
+            .map_err(io::Error::other)?;
+            Encrypt::Age(encryptor.wrap_output(sink)?)
+        };
+        Ok(match compression.algorithm {
+            CompressionAlgorithm::None => Compress::None(encrypt),
+            CompressionAlgorithm::Zstd => {
+                let mut encoder =
+                    zstd::stream::write::Encoder::new(encrypt, compression.level.unwrap_or(3))?;
+                // One worker compresses while this thread reads the dump.
+                encoder.multithread(compression_workers())?;
+                encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
+                Compress::Zstd(encoder)
+            }
+            CompressionAlgorithm::Gzip => {
+                let level = compression.level.unwrap_or(6).clamp(1, 9) as u32;
+                Compress::Gzip(flate2::write::GzEncoder::new(
+                    encrypt,
+                    flate2::Compression::new(level),
+                ))
+            }
+        })
+    }
+
+    fn finish(self) -> io::Result<Encrypt<W>> {
         match self {
             Compress::None(w) => Ok(w),
             Compress::Zstd(w) => w.finish(),
@@ -195,7 +231,7 @@ impl Compress {
     }
 }
 
-impl Write for Compress {
+impl<W: Write> Write for Compress<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match self {
             Compress::None(w) => w.write(data),
@@ -224,7 +260,7 @@ pub struct StreamSummary {
 /// What a dump writes into: counts raw bytes, stops on cancel, and passes
 /// the bytes down the chain.
 pub struct Chain {
-    inner: Compress,
+    inner: Compress<Fanout>,
     raw: u64,
     progress: Arc<AtomicU64>,
     cancel: Cancel,
@@ -240,36 +276,8 @@ impl Chain {
         progress: Arc<AtomicU64>,
         cancel: Cancel,
     ) -> io::Result<Self> {
-        let fanout = Fanout::new(senders);
-        let encrypt = if recipients.is_empty() {
-            Encrypt::Plain(fanout)
-        } else {
-            let encryptor = age::Encryptor::with_recipients(
-                recipients.iter().map(|r| r as &dyn age::Recipient),
-            )
-            .map_err(io::Error::other)?;
-            Encrypt::Age(encryptor.wrap_output(fanout)?)
-        };
-        let inner = match compression.algorithm {
-            CompressionAlgorithm::None => Compress::None(encrypt),
-            CompressionAlgorithm::Zstd => {
-                let mut encoder =
-                    zstd::stream::write::Encoder::new(encrypt, compression.level.unwrap_or(3))?;
-                // One worker compresses while this thread reads the dump.
-                encoder.multithread(compression_workers())?;
-                encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
-                Compress::Zstd(encoder)
-            }
-            CompressionAlgorithm::Gzip => {
-                let level = compression.level.unwrap_or(6).clamp(1, 9) as u32;
-                Compress::Gzip(flate2::write::GzEncoder::new(
-                    encrypt,
-                    flate2::Compression::new(level),
-                ))
-            }
-        };
         Ok(Self {
-            inner,
+            inner: Compress::new(compression, recipients, Fanout::new(senders))?,
             raw: 0,
             progress,
             cancel,
@@ -288,6 +296,46 @@ impl Chain {
             sha256,
         })
     }
+}
+
+/// `data` compressed and encrypted as [`Chain`] stores a stream, in memory,
+/// for files small enough to hold (a WAL segment).
+pub fn encode(
+    compression: &Compression,
+    recipients: &[age::x25519::Recipient],
+    data: &[u8],
+) -> io::Result<Vec<u8>> {
+    let mut stages = Compress::new(compression, recipients, Vec::with_capacity(data.len() / 2))?;
+    stages.write_all(data)?;
+    stages.finish()?.finish()
+}
+
+/// The reverse of the chain: decrypts `stored` with `identities` when it
+/// is encrypted, then decompresses it.
+pub fn decode<'a>(
+    stored: impl Read + Send + 'a,
+    algorithm: CompressionAlgorithm,
+    encrypted: bool,
+    identities: &[Box<dyn age::Identity>],
+) -> Result<Box<dyn Read + 'a>, String> {
+    let decrypted: Box<dyn Read + 'a> = if encrypted {
+        let decryptor = age::Decryptor::new_buffered(io::BufReader::new(stored))
+            .map_err(|e| format!("not an age file: {e}"))?;
+        let reader = decryptor
+            .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .map_err(|e| format!("cannot decrypt with the given age identity: {e}"))?;
+        Box::new(reader)
+    } else {
+        Box::new(stored)
+    };
+    Ok(match algorithm {
+        CompressionAlgorithm::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(decrypted)
+                .map_err(|e| format!("cannot start zstd: {e}"))?,
+        ),
+        CompressionAlgorithm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(decrypted)),
+        CompressionAlgorithm::None => decrypted,
+    })
 }
 
 /// zstd worker threads: two (or one on a single core). Where data

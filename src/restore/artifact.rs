@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 
 use super::{RestoreError, Verified};
 use crate::config::model::{Backup, Config, Job, JobKind};
-use crate::config::raw::CompressionAlgorithm;
 use crate::destinations::{self, Destination, Found};
 use crate::manifest::{Manifest, Reason, StreamRecord};
 use crate::output::Log;
@@ -276,22 +275,10 @@ pub fn decode(
     manifest: &Manifest,
     identities: &[Box<dyn age::Identity>],
 ) -> Result<Box<dyn Read>, String> {
-    let decrypted: Box<dyn Read> = if manifest.encryption.is_some() {
-        let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(stored))
-            .map_err(|e| format!("not an age file: {e}"))?;
-        let reader = decryptor
-            .decrypt(identities.iter().map(|i| i.as_ref() as &dyn age::Identity))
-            .map_err(|e| format!("cannot decrypt with the given age identity: {e}"))?;
-        Box::new(reader)
-    } else {
-        Box::new(stored)
-    };
-    Ok(match manifest.compression.algorithm {
-        CompressionAlgorithm::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(decrypted)
-                .map_err(|e| format!("cannot start zstd: {e}"))?,
-        ),
-        CompressionAlgorithm::Gzip => Box::new(flate2::read::MultiGzDecoder::new(decrypted)),
-        CompressionAlgorithm::None => decrypted,
-    })
+    pipeline::decode(
+        stored,
+        manifest.compression.algorithm,
+        manifest.encryption.is_some(),
+        identities,
+    )
 }
