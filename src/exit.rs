@@ -20,6 +20,10 @@ pub enum ExitStatus {
     Critical,
     /// 3: `status` UNKNOWN: cairn could not tell (config or destination unreadable).
     Unknown,
+    /// 1: `wal fetch`: the file is not archived, the end of the archive.
+    NotArchived,
+    /// 255: `wal fetch` failed otherwise; PostgreSQL stops recovery.
+    FetchFailed,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -31,6 +35,8 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Warning => 1,
             ExitStatus::Critical => 2,
             ExitStatus::Unknown => 3,
+            ExitStatus::NotArchived => 1,
+            ExitStatus::FetchFailed => 255,
         })
     }
 }

@@ -38,6 +38,7 @@ pub mod state;
 pub mod status;
 pub mod stores;
 pub mod units;
+pub mod wal;
 
 use std::ffi::OsString;
 
@@ -47,14 +48,35 @@ pub use exit::ExitStatus;
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     bound_allocator();
     output::install_error_handler();
-    match cli::run(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let fetch = is_wal_fetch(&args);
+    if fetch {
+        // PostgreSQL ends recovery at a restore_command that exits 1-125:
+        // a panic (101) must stop it instead.
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("cairn wal fetch: internal error: {info}");
+            std::process::exit(255);
+        }));
+    }
+    let status = match cli::run(args) {
         Ok(status) => status,
         Err(error) if output::is_broken_pipe(&error) => ExitStatus::Success,
         Err(error) => {
             eprintln!("{error:?}");
             ExitStatus::Failure
         }
+    };
+    match status {
+        // Usage and configuration errors too: only "not archived" is 1.
+        ExitStatus::Failure if fetch => ExitStatus::FetchFailed,
+        status => status,
     }
+}
+
+/// Whether the command line is `cairn … wal fetch …`.
+fn is_wal_fetch(args: &[OsString]) -> bool {
+    args.windows(2)
+        .any(|pair| pair[0] == "wal" && pair[1] == "fetch")
 }
 
 /// Keeps glibc's allocator from holding on to freed stream buffers: a fixed

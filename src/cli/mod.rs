@@ -24,6 +24,7 @@ mod run;
 mod status;
 mod validate;
 mod verify;
+mod wal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -128,8 +129,38 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
     },
+    /// PostgreSQL's WAL archive: archive_command and restore_command.
+    Wal {
+        #[command(subcommand)]
+        command: WalCommand,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalCommand {
+    /// Archive one WAL file at every destination of a job; exit 0 only when
+    /// every destination holds it.
+    /// archive_command = 'cairn wal push %p --job JOB --config /etc/cairn/backup.toml'
+    Push {
+        /// The file PostgreSQL archives (%p).
+        path: PathBuf,
+        /// The basebackup job whose archive this is.
+        #[arg(long)]
+        job: String,
+    },
+    /// Fetch one archived WAL file; exit 0 fetched, 1 not archived (the end
+    /// of the archive), 255 any other failure, which stops recovery.
+    /// restore_command = 'cairn wal fetch %f %p --job JOB --config /etc/cairn/backup.toml'
+    Fetch {
+        /// The file's name (%f).
+        name: String,
+        /// Where to write it (%p).
+        dest: PathBuf,
+        #[arg(long)]
+        job: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -246,20 +277,30 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         } => status::status(&cli.global, json, prometheus.as_deref(), notify),
         Command::Restore(args) => restore::restore(&cli.global, &args),
         Command::Verify { job, identity } => verify::verify(&cli.global, &job, identity.as_deref()),
+        Command::Wal { command } => wal::wal(&cli.global, command),
     }
 }
 
 /// Loads and validates the configuration for a command that needs a valid
 /// one: warnings go to stderr, errors end the command.
 fn load_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
+    load_config_with(global, true)
+}
+
+/// [`load_config`], printing warnings only when `warnings` (`wal push` and
+/// `wal fetch` run once per WAL segment: their output goes to the server
+/// log, where a warning per segment would drown the rest).
+fn load_config_with(global: &GlobalArgs, warnings: bool) -> miette::Result<(Config, String)> {
     match ops::load::load(&global.config, global.env.as_deref()) {
         Ok(loaded) => {
-            eprint!(
-                "{}",
-                loaded
-                    .diagnostics
-                    .render(output::stderr_colour(), output::width())
-            );
+            if warnings {
+                eprint!(
+                    "{}",
+                    loaded
+                        .diagnostics
+                        .render(output::stderr_colour(), output::width())
+                );
+            }
             Ok((loaded.config, loaded.digest))
         }
         Err(diagnostics) => {

@@ -8,6 +8,7 @@
 pub mod address;
 pub mod de;
 pub mod diagnostic;
+pub mod environment_file;
 mod forms;
 pub mod graph;
 pub mod interpolate;

@@ -11,11 +11,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{
-    check_manifest, id_time, ArtifactWriter, Destination, DestinationError, Found, FoundState,
-    Ignored, Listing, Message, OpenUpload, Reader, MANIFEST,
+    check_manifest, id_time, wal, ArtifactWriter, Destination, DestinationError, Found, FoundState,
+    Ignored, Listing, Message, Naming, OpenUpload, Reader, WalEntry, WalObject, MANIFEST,
 };
 use crate::atomic;
 
@@ -84,11 +85,64 @@ impl Destination for LocalDestination {
     }
 
     async fn read(&self, job: &str, id: &str, name: &str) -> Result<Reader, DestinationError> {
-        let path = self.path.join(job).join(id).join(name);
-        let file = tokio::fs::File::open(&path)
+        open_reader(&self.path.join(job).join(id).join(name)).await
+    }
+
+    async fn wal_find(
+        &self,
+        job: &str,
+        name: &str,
+        naming: Naming,
+    ) -> Result<Option<WalObject>, DestinationError> {
+        let dir = self.path.join(job).join(wal::WAL_DIR);
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || find_wal(&dir, &name, naming))
             .await
-            .map_err(|e| DestinationError::io(format!("cannot open {}", path.display()), e))?;
-        Ok(Box::new(file))
+            .expect("the blocking task does not panic")
+    }
+
+    async fn wal_put(
+        &self,
+        job: &str,
+        object: &WalObject,
+        body: Bytes,
+    ) -> Result<(), DestinationError> {
+        let dir = self.path.join(job).join(wal::WAL_DIR);
+        let object = object.clone();
+        tokio::task::spawn_blocking(move || {
+            let data = dir.join(&object.stored);
+            let sidecar = dir.join(format!("{}{}", object.name, wal::SIDECAR_SUFFIX));
+            atomic::create_private_dir(&dir)
+                .map_err(|e| DestinationError::io(format!("cannot create {}", dir.display()), e))?;
+            // The data first, the sidecar last: the sidecar says the file is
+            // all there.
+            atomic::write_file(&data, &body, 0o600)
+                .map_err(|e| DestinationError::io(format!("cannot write {}", data.display()), e))?;
+            let line = wal::sidecar_line(&object.raw_sha256, &object.name);
+            atomic::write_file(&sidecar, line.as_bytes(), 0o600)
+                .map_err(|e| DestinationError::io(format!("cannot write {}", sidecar.display()), e))
+        })
+        .await
+        .expect("the blocking task does not panic")
+    }
+
+    async fn wal_read(&self, job: &str, object: &WalObject) -> Result<Reader, DestinationError> {
+        open_reader(&self.path.join(job).join(wal::WAL_DIR).join(&object.stored)).await
+    }
+
+    async fn wal_list(
+        &self,
+        job: &str,
+        prefix: &str,
+        after: Option<&str>,
+        naming: Naming,
+    ) -> Result<Vec<WalEntry>, DestinationError> {
+        let dir = self.path.join(job).join(wal::WAL_DIR);
+        let prefix = prefix.to_owned();
+        let after = after.map(str::to_owned);
+        tokio::task::spawn_blocking(move || list_wal(&dir, &prefix, after.as_deref(), naming))
+            .await
+            .expect("the blocking task does not panic")
     }
 
     async fn begin(
@@ -207,6 +261,109 @@ fn list_dir(root: &Path, only_job: Option<&str>) -> Result<Listing, DestinationE
         .artifacts
         .sort_by(|a, b| (&a.job, a.time, &a.id).cmp(&(&b.job, b.time, &b.id)));
     Ok(listing)
+}
+
+async fn open_reader(path: &Path) -> Result<Reader, DestinationError> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| DestinationError::io(format!("cannot open {}", path.display()), e))?;
+    Ok(Box::new(file))
+}
+
+/// `name` in the archive `dir`: its sidecar, then the data it vouches for.
+fn find_wal(dir: &Path, name: &str, naming: Naming) -> Result<Option<WalObject>, DestinationError> {
+    let sidecar = dir.join(format!("{name}{}", wal::SIDECAR_SUFFIX));
+    let text = match std::fs::read_to_string(&sidecar) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(DestinationError::io(
+                format!("cannot read {}", sidecar.display()),
+                e,
+            ))
+        }
+    };
+    let Some(raw_sha256) = wal::parse_sidecar(&text, name) else {
+        return Err(DestinationError::Io(format!(
+            "{} is not a checksum of {name}: remove it if nothing else wrote it",
+            sidecar.display()
+        )));
+    };
+    for stored in (naming.candidates)(name) {
+        match std::fs::metadata(dir.join(&stored)) {
+            Ok(meta) if meta.is_file() => {
+                return Ok(Some(WalObject {
+                    name: name.to_owned(),
+                    stored,
+                    raw_sha256,
+                    size: meta.len(),
+                }))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(DestinationError::io(
+                    format!("cannot read {}", dir.join(&stored).display()),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The archived files in `dir` whose names start with `prefix` and sort
+/// after `after`: those with a sidecar, in name order.
+fn list_wal(
+    dir: &Path,
+    prefix: &str,
+    after: Option<&str>,
+    naming: Naming,
+) -> Result<Vec<WalEntry>, DestinationError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(DestinationError::io(
+                format!("cannot list {}", dir.display()),
+                e,
+            ))
+        }
+    };
+    let mut sidecars = std::collections::BTreeSet::new();
+    let mut data = std::collections::BTreeMap::new();
+    for entry in entries {
+        let entry =
+            entry.map_err(|e| DestinationError::io(format!("cannot list {}", dir.display()), e))?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if !file_name.starts_with(prefix) || file_name.starts_with('.') {
+            continue;
+        }
+        if let Some(name) = file_name.strip_suffix(wal::SIDECAR_SUFFIX) {
+            sidecars.insert(name.to_owned());
+            continue;
+        }
+        let name = (naming.plain)(&file_name);
+        if after.is_some_and(|after| name <= after) {
+            continue;
+        }
+        let meta = entry.metadata().ok();
+        data.insert(
+            name.to_owned(),
+            WalEntry {
+                name: name.to_owned(),
+                stored: file_name,
+                size: meta.as_ref().map_or(0, |m| m.len()),
+                modified: meta
+                    .and_then(|m| m.modified().ok())
+                    .map(chrono::DateTime::<chrono::Utc>::from),
+            },
+        );
+    }
+    Ok(data
+        .into_values()
+        .filter(|entry| sidecars.contains(&entry.name))
+        .collect())
 }
 
 /// The objects in an artifact directory and their total size.

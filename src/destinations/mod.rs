@@ -6,6 +6,7 @@
 
 mod local;
 mod s3;
+pub mod wal;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use crate::manifest::Manifest;
 
 pub use local::LocalDestination;
 pub use s3::S3Destination;
+pub use wal::{Naming, WalEntry, WalObject};
 
 /// The name of the record every complete artifact ends with.
 pub const MANIFEST: &str = "manifest.json";
@@ -193,6 +195,37 @@ pub trait Destination: Send + Sync {
 
     /// Opens one object of an artifact for reading, as stored.
     async fn read(&self, job: &str, id: &str, name: &str) -> Result<Reader, DestinationError>;
+
+    /// The archived WAL file `name` of `job` (SPEC §12), when it is
+    /// completely there: data and raw checksum.
+    async fn wal_find(
+        &self,
+        job: &str,
+        name: &str,
+        naming: Naming,
+    ) -> Result<Option<WalObject>, DestinationError>;
+
+    /// Stores `body`, the encoded file, as `object` in `job`'s archive;
+    /// it counts only once it is all there.
+    async fn wal_put(
+        &self,
+        job: &str,
+        object: &WalObject,
+        body: Bytes,
+    ) -> Result<(), DestinationError>;
+
+    /// The stored bytes of an archived file.
+    async fn wal_read(&self, job: &str, object: &WalObject) -> Result<Reader, DestinationError>;
+
+    /// The archived files of `job` whose names start with `prefix` and
+    /// sort after `after`, in name order.
+    async fn wal_list(
+        &self,
+        job: &str,
+        prefix: &str,
+        after: Option<&str>,
+        naming: Naming,
+    ) -> Result<Vec<WalEntry>, DestinationError>;
 }
 
 /// An object being read from a destination.

@@ -16,3 +16,4 @@ pub mod load;
 pub mod restore;
 pub mod run;
 pub mod status;
+pub mod wal;

@@ -65,6 +65,44 @@ pub fn plain_name(stored: &str, algorithm: CompressionAlgorithm, encrypted: bool
         .unwrap_or(name)
 }
 
+/// How a stored object was written, read back from its name alone: the
+/// plain name, the compression and whether it is encrypted
+/// (`000000010000000000000003.zst.age` → the segment, zstd, encrypted).
+/// For objects whose plain names never end in a suffix of ours, such as
+/// WAL files.
+pub fn stored_form(stored: &str) -> (&str, CompressionAlgorithm, bool) {
+    let (name, encrypted) = match stored.strip_suffix(ENCRYPTED_SUFFIX) {
+        Some(name) => (name, true),
+        None => (stored, false),
+    };
+    for algorithm in [CompressionAlgorithm::Zstd, CompressionAlgorithm::Gzip] {
+        if let Some(plain) = name.strip_suffix(compression_suffix(algorithm)) {
+            return (plain, algorithm, encrypted);
+        }
+    }
+    (name, CompressionAlgorithm::None, encrypted)
+}
+
+/// Every name [`stored_name`] gives `plain` under some compression and
+/// encryption, zstd (the default) first.
+pub fn stored_names(plain: &str) -> Vec<String> {
+    let mut names = Vec::with_capacity(6);
+    for algorithm in [
+        CompressionAlgorithm::Zstd,
+        CompressionAlgorithm::None,
+        CompressionAlgorithm::Gzip,
+    ] {
+        for encrypted in [false, true] {
+            let mut name = format!("{plain}{}", compression_suffix(algorithm));
+            if encrypted {
+                name.push_str(ENCRYPTED_SUFFIX);
+            }
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// The end of the chain: hashes the stored bytes and sends them to every
 /// destination that is still listening.
 pub struct Fanout {
@@ -338,6 +376,36 @@ pub fn decode<'a>(
     })
 }
 
+/// The age identities in `path` (`AGE-SECRET-KEY-1…` lines, as
+/// `age-keygen` writes them).
+pub fn read_identities(path: &std::path::Path) -> Result<Vec<Box<dyn age::Identity>>, String> {
+    let file = age::IdentityFile::from_file(path.display().to_string())
+        .map_err(|e| format!("cannot read the age identity file {}: {e}", path.display()))?;
+    let identities = file.into_identities().map_err(|e| {
+        format!(
+            "the age identity file {} cannot be used: {e}",
+            path.display()
+        )
+    })?;
+    Ok(identities
+        .into_iter()
+        .map(|identity| identity as Box<dyn age::Identity>)
+        .collect())
+}
+
+/// The warning for an age identity file that group or others may read.
+pub fn exposed_identity_warning(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs_err::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the age identity file {path} is open to group or others (mode {mode:03o}); \
+             it holds secret keys: run `chmod 600 {path}`",
+            path = path.display()
+        )
+    })
+}
+
 /// zstd worker threads: two (or one on a single core). Where data
 /// compresses well they idle; where it does not (random text) compression
 /// is the bottleneck and the second worker keeps cairn level with
@@ -541,6 +609,27 @@ mod tests {
             level: None,
         };
         assert_eq!(stored_name("files.tar", &none, false), "files.tar");
+    }
+
+    #[test]
+    fn every_stored_form_reads_back_from_its_name() {
+        let names = stored_names("000000010000000000000003");
+        assert_eq!(names.len(), 6);
+        assert_eq!(names[0], "000000010000000000000003.zst");
+        let forms: Vec<_> = names.iter().map(|name| stored_form(name)).collect();
+        for (algorithm, encrypted) in [
+            (CompressionAlgorithm::Zstd, false),
+            (CompressionAlgorithm::Zstd, true),
+            (CompressionAlgorithm::None, false),
+            (CompressionAlgorithm::None, true),
+            (CompressionAlgorithm::Gzip, false),
+            (CompressionAlgorithm::Gzip, true),
+        ] {
+            assert!(
+                forms.contains(&("000000010000000000000003", algorithm, encrypted)),
+                "{algorithm:?} {encrypted}"
+            );
+        }
     }
 
     #[test]

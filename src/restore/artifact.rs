@@ -215,39 +215,13 @@ pub fn identities(
             "pass --identity FILE, or set settings.age_identity_file, naming the identity that matches a recipient",
         ));
     };
-    if let Some(warning) = exposed_identity_warning(path) {
+    if let Some(warning) = crate::pipeline::exposed_identity_warning(path) {
         log.warn(&warning);
     }
-    let file = age::IdentityFile::from_file(path.display().to_string()).map_err(|e| {
+    crate::pipeline::read_identities(path).map_err(|why| {
         RestoreError::refused(
-            format!("cannot read the age identity file {}: {e}", path.display()),
+            why,
             "the file holds AGE-SECRET-KEY-1... lines, as written by age-keygen",
-        )
-    })?;
-    let identities = file.into_identities().map_err(|e| {
-        RestoreError::refused(
-            format!(
-                "the age identity file {} cannot be used: {e}",
-                path.display()
-            ),
-            "the file holds AGE-SECRET-KEY-1... lines, as written by age-keygen",
-        )
-    })?;
-    Ok(identities
-        .into_iter()
-        .map(|identity| identity as Box<dyn age::Identity>)
-        .collect())
-}
-
-/// The warning for an age identity file that group or others may read.
-fn exposed_identity_warning(path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = fs_err::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "the age identity file {path} is open to group or others (mode {mode:03o}); \
-             it holds secret keys: run `chmod 600 {path}`",
-            path = path.display()
         )
     })
 }

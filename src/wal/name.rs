@@ -215,12 +215,23 @@ mod tests {
         let last = SegmentName::parse("000000010000000A000000FF").unwrap();
         let segment = last.segment(size).unwrap();
         assert_eq!(segment.number, 0x0A * 256 + 0xFF);
-        assert_eq!(segment.next().name(size).to_string(), "000000010000000B00000000");
+        assert_eq!(
+            segment.next().name(size).to_string(),
+            "000000010000000B00000000"
+        );
         // 1 GiB segments: four per log.
         let big = SegmentSize::new(1 << 30).unwrap();
         let name = SegmentName::parse("000000030000000100000003").unwrap();
-        assert_eq!(name.segment(big).unwrap().next().name(big).to_string(), "000000030000000200000000");
-        assert_eq!(SegmentName::parse("000000030000000100000004").unwrap().segment(big), None);
+        assert_eq!(
+            name.segment(big).unwrap().next().name(big).to_string(),
+            "000000030000000200000000"
+        );
+        assert_eq!(
+            SegmentName::parse("000000030000000100000004")
+                .unwrap()
+                .segment(big),
+            None
+        );
     }
 
     #[test]

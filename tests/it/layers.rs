@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "notify",
             "inventory",
             "retention",
+            "wal",
         ],
     ),
     (

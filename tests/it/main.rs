@@ -21,3 +21,4 @@ mod run_stores;
 mod schema;
 mod security;
 mod status;
+mod wal;

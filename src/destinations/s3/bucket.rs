@@ -119,6 +119,22 @@ impl Bucket {
         Ok(())
     }
 
+    /// The object at `key`, as it downloads.
+    pub(super) async fn download(
+        &self,
+        key: &str,
+    ) -> Result<crate::destinations::Reader, DestinationError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("download", key, e))?;
+        Ok(Box::new(output.body.into_async_read()))
+    }
+
     pub(super) async fn put_object(
         &self,
         key: &str,

@@ -15,6 +15,7 @@ mod inventory;
 mod keys;
 mod multipart;
 mod parts;
+mod wal;
 
 use std::sync::Arc;
 
@@ -25,7 +26,10 @@ use aws_sdk_s3::config::ProvideCredentials;
 use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::Client;
 
-use super::{ArtifactWriter, Destination, DestinationError, Found, Listing, OpenUpload, Reader};
+use super::{
+    ArtifactWriter, Destination, DestinationError, Found, Listing, Naming, OpenUpload, Reader,
+    WalEntry, WalObject,
+};
 use crate::config::raw;
 use artifact::S3Artifact;
 use bucket::{server_side_encryption, storage_class, Bucket};
@@ -149,17 +153,9 @@ impl Destination for S3Destination {
     }
 
     async fn read(&self, job: &str, id: &str, name: &str) -> Result<Reader, DestinationError> {
-        let key = object_key(&self.bucket.prefix, job, id, name);
-        let output = self
-            .bucket
-            .client
-            .get_object()
-            .bucket(&self.bucket.bucket)
-            .key(&key)
-            .send()
+        self.bucket
+            .download(&object_key(&self.bucket.prefix, job, id, name))
             .await
-            .map_err(|e| self.bucket.error("download", &key, e))?;
-        Ok(Box::new(output.body.into_async_read()))
     }
 
     async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError> {
@@ -187,6 +183,38 @@ impl Destination for S3Destination {
             .await
             .map_err(|e| bucket.error("list multipart uploads under", &prefix, e))?;
         Ok(!uploads.uploads().is_empty())
+    }
+
+    async fn wal_find(
+        &self,
+        job: &str,
+        name: &str,
+        naming: Naming,
+    ) -> Result<Option<WalObject>, DestinationError> {
+        self.bucket.wal_find(job, name, naming).await
+    }
+
+    async fn wal_put(
+        &self,
+        job: &str,
+        object: &WalObject,
+        body: bytes::Bytes,
+    ) -> Result<(), DestinationError> {
+        self.bucket.wal_put(job, object, body).await
+    }
+
+    async fn wal_read(&self, job: &str, object: &WalObject) -> Result<Reader, DestinationError> {
+        self.bucket.wal_read(job, object).await
+    }
+
+    async fn wal_list(
+        &self,
+        job: &str,
+        prefix: &str,
+        after: Option<&str>,
+        naming: Naming,
+    ) -> Result<Vec<WalEntry>, DestinationError> {
+        self.bucket.wal_list(job, prefix, after, naming).await
     }
 
     async fn begin(

@@ -24,6 +24,7 @@ pub mod invalid;
 pub mod layers;
 mod mariadb;
 pub mod notify;
+pub mod pitr;
 mod postgres;
 mod processes;
 pub mod redis;

@@ -1,0 +1,154 @@
+//! A job's WAL archive in a bucket: `PREFIX/JOB/wal/STORED`, one object per
+//! archived file, whose metadata carries cairn's mark and the raw file's
+//! SHA-256 (`cairn-sha256-raw`). A PUT is atomic, so an object that is
+//! there is all there.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use super::bucket::Bucket;
+use crate::destinations::wal::{self, Naming, WalEntry, WalObject};
+use crate::destinations::{DestinationError, Reader};
+
+impl Bucket {
+    /// `PREFIX/JOB/wal/`.
+    fn wal_prefix(&self, job: &str) -> String {
+        if self.prefix.is_empty() {
+            format!("{job}/{}/", wal::WAL_DIR)
+        } else {
+            format!("{}/{job}/{}/", self.prefix, wal::WAL_DIR)
+        }
+    }
+
+    /// Every archived file under `PREFIX/JOB/wal/START`, after `after`.
+    async fn wal_keys(
+        &self,
+        job: &str,
+        start: &str,
+        after: Option<&str>,
+        limit: Option<i32>,
+        naming: Naming,
+    ) -> Result<Vec<WalEntry>, DestinationError> {
+        let folder = self.wal_prefix(job);
+        let prefix = format!("{folder}{start}");
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .set_start_after(after.map(|after| format!("{folder}{after}")))
+            .set_max_keys(limit)
+            .into_paginator()
+            .send();
+        let mut entries = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("list", &prefix, e))?;
+            for object in page.contents() {
+                let Some(stored) = object.key().and_then(|key| key.strip_prefix(&folder)) else {
+                    continue;
+                };
+                let name = (naming.plain)(stored);
+                if stored.contains('/') || after.is_some_and(|after| name <= after) {
+                    continue;
+                }
+                entries.push(WalEntry {
+                    name: name.to_owned(),
+                    stored: stored.to_owned(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    modified: object
+                        .last_modified()
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+                });
+            }
+            if limit.is_some_and(|limit| entries.len() >= limit as usize) {
+                break;
+            }
+        }
+        Ok(entries)
+    }
+
+    pub(super) async fn wal_find(
+        &self,
+        job: &str,
+        name: &str,
+        naming: Naming,
+    ) -> Result<Option<WalObject>, DestinationError> {
+        // `NAME` also starts `NAME.partial`: only the exact name counts.
+        let candidates = (naming.candidates)(name);
+        let Some(entry) = self
+            .wal_keys(job, name, None, Some(16), naming)
+            .await?
+            .into_iter()
+            .find(|entry| candidates.contains(&entry.stored))
+        else {
+            return Ok(None);
+        };
+        let key = format!("{}{}", self.wal_prefix(job), entry.stored);
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| self.error("read the metadata of", &key, e))?;
+        let raw_sha256 = head
+            .metadata()
+            .and_then(|metadata| metadata.get(wal::RAW_SHA256_METADATA))
+            .cloned()
+            .ok_or_else(|| {
+                self.failure(
+                    "use",
+                    &key,
+                    format!(
+                        "it has no {} metadata, so cairn did not write it; move it out of the archive",
+                        wal::RAW_SHA256_METADATA
+                    ),
+                )
+            })?;
+        Ok(Some(WalObject {
+            name: entry.name,
+            stored: entry.stored,
+            raw_sha256,
+            size: entry.size,
+        }))
+    }
+
+    pub(super) async fn wal_put(
+        &self,
+        job: &str,
+        object: &WalObject,
+        body: Bytes,
+    ) -> Result<(), DestinationError> {
+        let key = format!("{}{}", self.wal_prefix(job), object.stored);
+        let metadata = HashMap::from([
+            ("cairn-job".to_owned(), job.to_owned()),
+            (
+                wal::RAW_SHA256_METADATA.to_owned(),
+                object.raw_sha256.clone(),
+            ),
+        ]);
+        self.put_object(&key, body, Some("application/octet-stream"), metadata)
+            .await
+    }
+
+    pub(super) async fn wal_read(
+        &self,
+        job: &str,
+        object: &WalObject,
+    ) -> Result<Reader, DestinationError> {
+        self.download(&format!("{}{}", self.wal_prefix(job), object.stored))
+            .await
+    }
+
+    pub(super) async fn wal_list(
+        &self,
+        job: &str,
+        prefix: &str,
+        after: Option<&str>,
+        naming: Naming,
+    ) -> Result<Vec<WalEntry>, DestinationError> {
+        self.wal_keys(job, prefix, after, None, naming).await
+    }
+}
