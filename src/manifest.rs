@@ -41,6 +41,32 @@ pub struct Manifest {
     pub encryption: Option<EncryptionRecord>,
     /// The data objects, in the order they were written.
     pub streams: Vec<StreamRecord>,
+    /// A PostgreSQL base backup's place in the WAL (SPEC §12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal: Option<WalRecord>,
+}
+
+/// Where a base backup starts and ends in the WAL, and which cluster it is
+/// of: what a point-in-time restore needs from the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalRecord {
+    /// The cluster's system identifier (IDENTIFY_SYSTEM): WAL of another
+    /// cluster cannot be replayed onto this backup.
+    pub system_identifier: String,
+    /// `server_version_num`, e.g. 150008.
+    pub server_version: u32,
+    /// The timeline the backup was taken on.
+    pub timeline: u32,
+    /// The WAL position the backup starts from (its checkpoint's redo).
+    pub start_lsn: String,
+    /// The WAL position recovery must reach before the copy is consistent.
+    pub stop_lsn: String,
+    /// The first WAL file a restore needs, e.g. 000000010000000000000002.
+    pub start_segment: String,
+    /// The last one.
+    pub stop_segment: String,
+    /// `wal_segment_size` in bytes.
+    pub segment_size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use crate::destinations::{self, ArtifactWriter, Destination};
 use crate::format::human_bytes;
 use crate::history::{DestinationRecord, Outcome, RunRecord};
 use crate::manifest::{
-    CompressionRecord, EncryptionRecord, Manifest, Reason, StoreRecord, StreamRecord,
+    CompressionRecord, EncryptionRecord, Manifest, Reason, StoreRecord, StreamRecord, WalRecord,
 };
 use crate::output::Log;
 use crate::pipeline::{self, Chain, StreamSummary};
@@ -77,6 +77,8 @@ struct Run<'a> {
     /// Per destination, why its leftovers could not be removed.
     stranded: BTreeMap<String, String>,
     streams: Vec<StreamRecord>,
+    /// A base backup's place in the WAL, for the manifest.
+    wal: Option<WalRecord>,
     /// The store's source and tool versions, for the manifest.
     source: String,
     tools: BTreeMap<String, String>,
@@ -107,6 +109,7 @@ impl<'a> Run<'a> {
             leftovers: Vec::new(),
             stranded: BTreeMap::new(),
             streams: Vec::new(),
+            wal: None,
             source: String::new(),
             tools: BTreeMap::new(),
             started: std::time::Instant::now(),
@@ -341,6 +344,7 @@ impl<'a> Run<'a> {
                 return self.fail("every destination failed");
             }
         }
+        self.wal = dumper.wal();
     }
 
     async fn commit(&mut self) {
@@ -367,6 +371,7 @@ impl<'a> Run<'a> {
                 recipients: self.backup.encrypt_to.clone(),
             }),
             streams: self.streams.clone(),
+            wal: self.wal.clone(),
         };
         let json = manifest.to_json();
         let mut failed = Vec::new();

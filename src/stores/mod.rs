@@ -75,6 +75,11 @@ pub trait Dumper: Send {
 
     /// The versions of the tools used, for the manifest.
     fn tools(&self) -> BTreeMap<String, String>;
+
+    /// After the last stream: a base backup's place in the WAL.
+    fn wal(&self) -> Option<crate::manifest::WalRecord> {
+        None
+    }
 }
 
 /// One kind of store: how its stores are dumped, restored and verified.

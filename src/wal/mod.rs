@@ -9,8 +9,6 @@
 //! segment, no later segment of its timeline is archived: anything else
 //! that goes wrong must stop recovery rather than end it early.
 
-pub mod name;
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +19,7 @@ use tokio::io::AsyncReadExt;
 use crate::config::model::{Backup, Compression, Config, JobKind, Store};
 use crate::destinations::{self, Destination, Naming, WalObject};
 use crate::pipeline;
-use name::WalFile;
+use crate::stores::postgres::walfile::WalFile;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum WalError {

@@ -44,7 +44,8 @@ age_identity_file = "{identity}"
 
 [stores.pg]
 kind = "postgres"
-dsn = "postgresql://postgres@127.0.0.1:1/postgres"
+method = "basebackup"
+dsn = "postgresql://postgres@127.0.0.1:PG_PORT/postgres"
 
 [destinations.local]
 kind = "local"
@@ -70,14 +71,11 @@ encrypt_to = ["{recipient}"]
             endpoint = s3.endpoint,
         ));
         sandbox.clean_up_with(s3.remove_command(&format!("{prefix}/")));
-        // The archive_command runs as postgres.
-        std::fs::create_dir(dir.join("archive")).unwrap();
+        // archive_command and the job run as postgres.
         crate::common::tool(
             std::process::Command::new("chown")
                 .args(["-R", "postgres:"])
-                .arg(dir.join("archive"))
-                .arg(dir.join("cairn.env"))
-                .arg(&identity),
+                .arg(dir),
         );
         Archive {
             sandbox,
@@ -94,14 +92,27 @@ encrypt_to = ["{recipient}"]
         )
     }
 
+    /// The cluster the store points at, archiving through cairn, started.
     fn cluster(&self) -> Cluster {
         let cluster = Cluster::init(
             self.sandbox.servers(),
             &self.sandbox.path().join("pg"),
             &self.archive_command(),
         );
+        self.sandbox
+            .edit_config("PG_PORT", &cluster.port.to_string());
         cluster.start();
         cluster
+    }
+
+    /// `cairn ARGS` as user postgres, as the job's units would run it
+    /// (run_as = "postgres": the archive is shared with archive_command),
+    /// with the environment file's variables, which systemd would load.
+    fn cairn_as_postgres(&self, args: &[&str]) -> Cairn {
+        Cairn::wrapped(self.sandbox.path(), &["runuser", "-u", "postgres", "--"])
+            .env("PATH", pg_path(self.sandbox.servers()))
+            .envs(self.s3.credentials())
+            .args(args)
     }
 
     /// `cairn ARGS` as root, with nothing but the environment file for S3.
@@ -342,4 +353,51 @@ fn next_segment(name: &str) -> String {
         (log, seg + 1)
     };
     format!("{timeline}{log:08X}{seg:08X}")
+}
+
+/// PATH with PostgreSQL's tools first.
+fn pg_path(servers: &crate::common::Servers) -> String {
+    format!(
+        "{}:{}",
+        servers.var("CAIRN_TEST_PG_BIN"),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_base_backup_records_its_place_in_the_wal() {
+    let archive = Archive::new("wal_basebackup");
+    let cluster = archive.cluster();
+    cluster.psql("create table t (id int); insert into t select generate_series(1, 10000)");
+    let run = archive
+        .cairn_as_postgres(&["run", JOB])
+        .now("2026-12-06T03:00:00Z")
+        .run();
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, cluster.server_log());
+    let id = "20261206T030000Z";
+    let artifact = archive.sandbox.path().join("archive").join(JOB).join(id);
+    assert!(artifact.join("base.tar.zst.age").is_file());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(artifact.join("manifest.json")).unwrap())
+            .unwrap();
+    let wal = &manifest["wal"];
+    assert_eq!(
+        wal["system_identifier"].as_str().unwrap(),
+        cluster.psql("select system_identifier from pg_control_system()")
+    );
+    assert_eq!(wal["timeline"], 1);
+    assert_eq!(wal["segment_size"], 16 << 20);
+    assert_eq!(
+        wal["server_version"].to_string(),
+        cluster.psql("show server_version_num")
+    );
+    // -X none: the backup ended once its last segment was archived.
+    for key in ["start_segment", "stop_segment"] {
+        let segment = wal[key].as_str().unwrap();
+        assert!(
+            archive.local(&format!("{segment}.zst.age")).is_file(),
+            "{key} {segment} is not archived"
+        );
+    }
+    assert!(wal["start_segment"].as_str() <= wal["stop_segment"].as_str());
 }

@@ -78,6 +78,23 @@ pub struct PostgresStore {
     pub globals: bool,
     /// A command prefix the dump tools run through, e.g. ["docker", "exec", "-i", "postgres-db"].
     pub exec: Option<Vec<String>>,
+    /// `dump` (pg_dump per database, the default) or `basebackup`: a physical
+    /// copy of the whole cluster with pg_basebackup, plus the WAL archive that
+    /// `cairn wal push` keeps, for point-in-time recovery.
+    #[serde(default)]
+    pub method: PostgresMethod,
+}
+
+/// How a PostgreSQL store is backed up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PostgresMethod {
+    /// Logical dumps with pg_dump, one stream per database.
+    #[default]
+    Dump,
+    /// `pg_basebackup` of the cluster (one stream, base.tar) and a continuous
+    /// WAL archive (`archive_command = 'cairn wal push %p --job JOB'`).
+    Basebackup,
 }
 
 impl PostgresStore {

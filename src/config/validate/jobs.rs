@@ -74,7 +74,15 @@ pub(super) fn check_jobs(
                 );
             }
         }
-        if let (Some(schedule), Some(rpo)) = (&schedule, job.rpo) {
+        // A base backup's rpo is met by the WAL archive, not its schedule.
+        let archived = job
+            .store
+            .as_ref()
+            .and_then(|store| stores.get(store))
+            .is_some_and(|store| {
+                matches!(store, Store::Postgres(pg) if pg.method == raw::PostgresMethod::Basebackup)
+            });
+        if let (Some(schedule), Some(rpo), false) = (&schedule, job.rpo, archived) {
             check_rpo(checker, &at("rpo"), name, schedule, rpo);
         }
         let hooks = job.hooks.clone().unwrap_or_default();

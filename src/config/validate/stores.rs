@@ -52,7 +52,25 @@ pub(super) fn check_stores(
                     }
                     check_dsn_password(checker, &at("dsn"), &name);
                 }
-                if pg.databases.is_empty() {
+                if pg.method == raw::PostgresMethod::Basebackup {
+                    // A base backup copies the whole cluster: the dump's
+                    // choices have no meaning there.
+                    for (key, set) in [
+                        ("databases", !pg.databases.is_empty()),
+                        ("format", pg.format != raw::PostgresFormat::Custom),
+                        ("schema_only", pg.schema_only),
+                        ("globals", pg.globals),
+                    ] {
+                        if set {
+                            checker.error(
+                                &at(key),
+                                format!("`{key}` is not used with method = \"basebackup\""),
+                                "not used by a base backup",
+                                "a base backup copies the whole cluster: remove the key, or use method = \"dump\" for logical dumps",
+                            );
+                        }
+                    }
+                } else if pg.databases.is_empty() {
                     // `pg_dump $DATABASE_URL`: the DSN's database is the one to dump.
                     match pg.dsn_database() {
                         Some(database) => pg.databases = vec![database],

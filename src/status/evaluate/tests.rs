@@ -87,6 +87,7 @@ fn artifact(job: &str, started: &str, reason: Reason) -> Found {
             },
             encryption: None,
             streams: Vec::new(),
+            wal: None,
         })),
         objects: vec!["manifest.json".to_owned()],
         stored_size: 1000,

@@ -47,6 +47,17 @@ pub(super) fn split_password(dsn: &str) -> Connection {
     }
 }
 
+/// The DSN asking for a replication connection to its database
+/// (`replication=database`), on which IDENTIFY_SYSTEM and SHOW work.
+pub(super) fn with_replication(dsn: &str) -> String {
+    if dsn.contains("://") {
+        let separator = if dsn.contains('?') { '&' } else { '?' };
+        format!("{dsn}{separator}replication=database")
+    } else {
+        format!("{dsn} replication=database")
+    }
+}
+
 /// The DSN pointed at `database`.
 pub(super) fn with_database(dsn: &str, database: &str) -> String {
     if let Some((scheme, rest)) = dsn.split_once("://") {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::dsn::{split_password, with_database, Connection};
+use super::dsn::{split_password, with_database, with_replication, Connection};
 use crate::cancel::Cancel;
 use crate::config::raw::{PostgresFormat, PostgresStore};
 use crate::stores::{Dumper, StoreError, ToolCommand};
@@ -25,6 +25,59 @@ impl Postgres {
             store: store.clone(),
             dsn: store.dsn.as_deref().map(split_password),
         })
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connection arguments for a replication connection (IDENTIFY_SYSTEM,
+    /// SHOW) to the DSN's database or the server's default one.
+    pub(super) fn replication_args(&self) -> Vec<String> {
+        match &self.dsn {
+            Some(dsn) => vec![format!(
+                "--dbname={}",
+                with_replication(&dsn.without_password)
+            )],
+            None => {
+                let mut args = self.connection_args(None);
+                args.push("--dbname=replication=database".to_owned());
+                args
+            }
+        }
+    }
+
+    /// `error` with the hint an operator needs for the common failures.
+    pub(super) fn explain(&self, error: StoreError) -> StoreError {
+        if error.message.contains("password authentication failed")
+            || error.message.contains("no password supplied")
+        {
+            error.with_help(format!(
+                "set PGPASSWORD (or a .pgpass entry) for {} in the environment the job runs with",
+                self.source()
+            ))
+        } else if error.message.contains("Connection refused")
+            || error.message.contains("could not connect")
+        {
+            error.with_help(format!(
+                "check that PostgreSQL is running and reachable at {}",
+                self.source()
+            ))
+        } else if error
+            .message
+            .contains("no pg_hba.conf entry for replication")
+            || error.message.contains("must have REPLICATION")
+            || error
+                .message
+                .contains("permission denied to start WAL sender")
+        {
+            error.with_help(
+                "a base backup needs a replication connection: give the role REPLICATION \
+                 (ALTER ROLE … REPLICATION) and allow it in pg_hba.conf (`host replication …`)",
+            )
+        } else {
+            error
+        }
     }
 
     pub(super) fn tool(&self, program: &str) -> ToolCommand {
@@ -105,19 +158,9 @@ impl Dumper for Postgres {
         out: &mut dyn Write,
         cancel: &Cancel,
     ) -> Result<(), StoreError> {
-        self.stream_command(index).stream_to(out, cancel).map_err(|message| {
-            let error = StoreError::new(&self.name, message);
-            if error.message.contains("password authentication failed") || error.message.contains("no password supplied") {
-                error.with_help(format!(
-                    "set PGPASSWORD (or a .pgpass entry) for {} in the environment the job runs with",
-                    self.source()
-                ))
-            } else if error.message.contains("Connection refused") || error.message.contains("could not connect") {
-                error.with_help(format!("check that PostgreSQL is running and reachable at {}", self.source()))
-            } else {
-                error
-            }
-        })
+        self.stream_command(index)
+            .stream_to(out, cancel)
+            .map_err(|message| self.explain(StoreError::new(&self.name, message)))
     }
 
     fn source(&self) -> String {

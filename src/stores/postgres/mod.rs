@@ -5,15 +5,19 @@
 //! An artifact holds one stream per database, `db-NAME.pgdump` (custom
 //! format) or `db-NAME.sql` (plain), then `globals.sql` when asked.
 
+mod basebackup;
 mod dsn;
 mod dump;
 mod restore;
+pub mod walfile;
 
-use crate::config::raw::{PostgresFormat, PostgresStore};
+use crate::config::raw::{PostgresFormat, PostgresMethod, PostgresStore};
 use crate::stores::{Dumper, Kind, StoreError, Target};
 
+pub use basebackup::{Basebackup, BASE_TAR};
 pub use dump::Postgres;
 pub use restore::PostgresTarget;
+pub use walfile::{Segment, SegmentSize};
 
 /// The stream of the server's roles and tablespaces.
 pub const GLOBALS: &str = "globals.sql";
@@ -49,7 +53,10 @@ pub fn is_plain(stream: &str) -> bool {
 
 impl Kind for PostgresStore {
     fn dumper(&self, name: &str) -> Result<Box<dyn Dumper>, StoreError> {
-        Ok(Box::new(Postgres::new(name, self)?))
+        Ok(match self.method {
+            PostgresMethod::Dump => Box::new(Postgres::new(name, self)?),
+            PostgresMethod::Basebackup => Box::new(Basebackup::new(name, self)?),
+        })
     }
 
     fn target(&self, name: &str, to: Option<&str>) -> Result<Box<dyn Target>, StoreError> {
