@@ -236,6 +236,23 @@ pub struct RestoreArgs {
     /// The age identity file for encrypted artifacts (default: settings.age_identity_file).
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Base backups: the timeline to recover along, `latest` or a number.
+    #[arg(long, value_name = "N|latest", default_value = "latest")]
+    pub timeline: String,
+    /// Base backups: what the server does at the recovery target.
+    #[arg(long, value_enum, default_value_t = TargetActionArg::Promote)]
+    pub target_action: TargetActionArg,
+    /// Base backups: start the server on the restored data directory and
+    /// wait until recovery reached its target.
+    #[arg(long)]
+    pub start: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TargetActionArg {
+    Promote,
+    Pause,
+    Shutdown,
 }
 /// Parses the command line and runs the command.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatus> {

@@ -16,6 +16,19 @@ pub(super) fn restore(global: &GlobalArgs, args: &RestoreArgs) -> miette::Result
         identity: args.identity.as_deref(),
         now: now()?,
         log: Log::stderr(),
+        recovery: crate::stores::postgres::Recovery {
+            target_time: at,
+            timeline: timeline(&args.timeline)?,
+            action: match args.target_action {
+                TargetActionArg::Promote => crate::stores::postgres::TargetAction::Promote,
+                TargetActionArg::Pause => crate::stores::postgres::TargetAction::Pause,
+                TargetActionArg::Shutdown => crate::stores::postgres::TargetAction::Shutdown,
+            },
+            start: args.start,
+            // Set per job by the restore op.
+            restore_command: String::new(),
+            server_version: 0,
+        },
     };
     let host = host(global);
     let runtime = runtime()?;
@@ -47,6 +60,18 @@ pub(super) fn restore(global: &GlobalArgs, args: &RestoreArgs) -> miette::Result
             .join(", ")
     ))?;
     Ok(ExitStatus::Success)
+}
+
+/// `--timeline`: `latest`, or a timeline number.
+fn timeline(text: &str) -> miette::Result<String> {
+    if text == "latest" || text.parse::<u32>().is_ok_and(|n| n > 0) {
+        Ok(text.to_owned())
+    } else {
+        Err(miette!(
+            help = "give `latest` (the default: follow the newest timeline in the archive) or a number such as 1",
+            "--timeline `{text}` is not a timeline"
+        ))
+    }
 }
 
 /// `--at`: RFC 3339, or a date (the end of that day, UTC).

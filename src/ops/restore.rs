@@ -19,9 +19,40 @@ pub fn restore_job(
     job: &str,
     options: &RestoreOptions<'_>,
 ) -> Result<Vec<String>, RestoreError> {
+    let mut options = options.clone();
+    options.recovery.restore_command = restore_command(config, job);
+    let options = &options;
     let mut safety_backup =
         |store: Store| take_safety_backup(runtime, config, host, job, store, options);
     restore::restore(runtime, config, job, options, &mut safety_backup)
+}
+
+/// The `restore_command` a restored base backup of `job` recovers with:
+/// this cairn's `wal fetch`, with the same configuration and `--env`.
+fn restore_command(config: &Config, job: &str) -> String {
+    let binary = std::env::current_exe().unwrap_or_else(|_| config.settings.binary.clone());
+    let mut command = format!(
+        "{} wal fetch %f %p --job {job} --config {}",
+        shell_word(&binary.display().to_string()),
+        shell_word(&config.path.display().to_string())
+    );
+    if let Some(env) = &config.env {
+        command.push_str(&format!(" --env {}", shell_word(env)));
+    }
+    command
+}
+
+/// `word` as one word for `sh`: quoted when it needs to be.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Takes a safety backup of what a forced restore is about to replace: a run

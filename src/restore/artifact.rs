@@ -19,7 +19,8 @@ use crate::pipeline;
 pub struct Selection<'a> {
     /// `--from`: only this destination.
     pub from: Option<&'a str>,
-    /// `--at`: the newest artifact made at or before this time.
+    /// `--at`: the newest artifact made at or before this time (for a base
+    /// backup: that ended at or before it).
     pub at: Option<DateTime<Utc>>,
     /// `--artifact`: exactly this one (safety backups included).
     pub artifact: Option<&'a str>,
@@ -149,8 +150,14 @@ pub async fn choose(
                 match selection.artifact {
                     Some(id) => found.id == id,
                     None => {
+                        // A base backup is only usable from the point it
+                        // ended at: recovery to a time before that fails.
+                        let usable_from = match manifest.wal {
+                            Some(_) => manifest.finished_at,
+                            None => found.time,
+                        };
                         manifest.reason != Reason::Safety
-                            && selection.at.is_none_or(|at| found.time <= at)
+                            && selection.at.is_none_or(|at| usable_from <= at)
                     }
                 }
             })

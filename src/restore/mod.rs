@@ -68,6 +68,7 @@ impl From<StoreError> for RestoreError {
 }
 
 /// What `cairn restore JOB` was asked to do.
+#[derive(Clone)]
 pub struct RestoreOptions<'a> {
     pub selection: Selection<'a>,
     /// `--to`: another target than the job's own store.
@@ -79,6 +80,9 @@ pub struct RestoreOptions<'a> {
     pub now: DateTime<Utc>,
     /// Where each step is reported.
     pub log: Log,
+    /// How a restored base backup recovers (`--at`, `--timeline`,
+    /// `--target-action`, `--start`); other stores ignore it.
+    pub recovery: crate::stores::postgres::Recovery,
 }
 
 /// Restores one job's artifact into its store or `--to`. Reports each step
@@ -121,7 +125,12 @@ pub fn restore(
     check_checksums(runtime, &chosen, &cancel, log)?;
 
     let store = &config.stores[&backup.store];
-    let mut target = crate::stores::target_for(backup.store.as_str(), store, options.to)?;
+    let recovery = crate::stores::postgres::Recovery {
+        server_version: manifest.wal.as_ref().map_or(0, |wal| wal.server_version),
+        ..options.recovery.clone()
+    };
+    let mut target =
+        crate::stores::target_for(backup.store.as_str(), store, options.to, &recovery)?;
     let streams = artifact::plain_names(&manifest);
     log.progress(&format!("target: {}", target.describe()));
     if let Some(existing) = target.existing(&streams)? {

@@ -128,12 +128,19 @@ pub fn dumper(name: &str, store: &Store) -> Result<Box<dyn Dumper>, StoreError> 
     kind(name, store)?.dumper(name)
 }
 
-/// The target of a restore: the store `name` itself, or `to`.
+/// The target of a restore: the store `name` itself, or `to`. A base
+/// backup goes into the data directory `to`, recovering as `recovery` says.
 pub fn target_for(
     name: &str,
     store: &Store,
     to: Option<&str>,
+    recovery: &postgres::Recovery,
 ) -> Result<Box<dyn Target>, StoreError> {
+    if let Store::Postgres(pg) = store {
+        if pg.method == crate::config::raw::PostgresMethod::Basebackup {
+            return Ok(Box::new(postgres::PitrTarget::new(name, to, recovery)?));
+        }
+    }
     kind(name, store)?.target(name, to)
 }
 

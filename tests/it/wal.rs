@@ -401,3 +401,174 @@ fn a_base_backup_records_its_place_in_the_wal() {
     }
     assert!(wal["start_segment"].as_str() <= wal["stop_segment"].as_str());
 }
+
+/// A cluster `cairn restore --start` left running on a private socket
+/// (the data directory, port 5432); stopped when the test ends.
+struct Restored {
+    datadir: PathBuf,
+    bin: PathBuf,
+}
+
+impl Restored {
+    fn psql(&self, sql: &str) -> String {
+        crate::common::tool(
+            std::process::Command::new(self.bin.join("psql"))
+                .args([
+                    "-X",
+                    "-At",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-p",
+                    "5432",
+                ])
+                .arg("-h")
+                .arg(&self.datadir)
+                .arg("-c")
+                .arg(sql),
+        )
+        .trim()
+        .to_owned()
+    }
+}
+
+impl Drop for Restored {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.datadir)
+            .args(["-m", "fast", "-w", "stop"])
+            .output();
+    }
+}
+
+impl Archive {
+    /// `cairn restore pitr ARGS --to DIR --start`, which must succeed.
+    fn restore(&self, dir: &str, args: &[&str]) -> Restored {
+        let datadir = self.sandbox.path().join(dir);
+        let restored = Restored {
+            datadir: datadir.clone(),
+            bin: PathBuf::from(self.sandbox.servers().var("CAIRN_TEST_PG_BIN")),
+        };
+        let run = self
+            .cairn(&["restore", JOB, "--to", datadir.to_str().unwrap(), "--start"])
+            .env("PATH", pg_path(self.sandbox.servers()))
+            .envs(self.s3.credentials())
+            .args(args)
+            .run();
+        assert_eq!(
+            run.code,
+            0,
+            "restore {args:?}: {}\n{}",
+            run.stderr,
+            std::fs::read_to_string(datadir.join("cairn-recovery.log")).unwrap_or_default()
+        );
+        restored
+    }
+}
+
+/// The time now, after a pause on both sides so that commits before and
+/// after it are at least a second apart from it.
+fn between_commits() -> String {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    time
+}
+
+#[test]
+fn restore_to_a_time_gives_exactly_the_rows_committed_before_it_on_either_timeline() {
+    let archive = Archive::new("wal_pitr");
+    let cluster = archive.cluster();
+    cluster.psql("create table t (id int primary key)");
+    let run = archive
+        .cairn_as_postgres(&["run", JOB])
+        .now("2026-12-06T03:00:00Z")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    cluster.psql("insert into t values (1)");
+    let _t1 = between_commits();
+    cluster.psql("insert into t values (2)");
+    let t2 = between_commits();
+    cluster.psql("insert into t values (3)");
+    let t3 = between_commits();
+    // Recovery to a time stops at the first commit after it: there must be one.
+    cluster.psql("insert into t values (4)");
+    let rows_segment = cluster.switch_wal();
+    cluster.wait_archived(&rows_segment);
+    let rows =
+        |restored: &Restored| restored.psql("select string_agg(id::text, ',' order by id) from t");
+
+    // To T2: rows 1 and 2. The copy promotes onto timeline 2 and, with the
+    // original's archive_command, archives it.
+    let at_t2 = archive.restore("r2", &["--at", &t2]);
+    assert_eq!(rows(&at_t2), "1,2");
+    assert_eq!(
+        at_t2.psql("select timeline_id from pg_control_checkpoint()"),
+        "2"
+    );
+    at_t2.psql("insert into t values (99)");
+    let t4 = between_commits();
+    at_t2.psql("insert into t values (100)");
+    let segment = at_t2.psql("select pg_walfile_name(pg_switch_wal())");
+    wait_for_archive(&archive, &segment);
+    assert!(archive.local("00000002.history.zst.age").is_file());
+    drop(at_t2);
+
+    // To T4, along the latest timeline (2): 99, and neither 3 nor 100.
+    let at_t4 = archive.restore("r4", &["--at", &t4]);
+    assert_eq!(rows(&at_t4), "1,2,99");
+    drop(at_t4);
+
+    // To T3 along timeline 1: row 3 is there, 4 and 99 are not.
+    let at_t3 = archive.restore("r3", &["--at", &t3, "--timeline", "1"]);
+    assert_eq!(rows(&at_t3), "1,2,3");
+    drop(at_t3);
+
+    // A hole: the segment with rows 1 to 4 gone everywhere, a later one of
+    // timeline 1 there. wal fetch exits 255 and recovery stops, loudly,
+    // instead of promoting before T3.
+    cluster.psql("insert into t values (5)");
+    cluster.wait_archived(&cluster.switch_wal());
+    std::fs::remove_file(archive.local(&format!("{rows_segment}.zst.age"))).unwrap();
+    std::fs::remove_file(archive.local(&format!("{rows_segment}.sha256"))).unwrap();
+    archive.s3.aws(&[
+        "s3",
+        "rm",
+        &archive
+            .s3
+            .url(&archive.s3_key(&format!("{rows_segment}.zst.age"))),
+    ]);
+    let datadir = archive.sandbox.path().join("r5");
+    let _stopped = Restored {
+        datadir: datadir.clone(),
+        bin: PathBuf::from(archive.sandbox.servers().var("CAIRN_TEST_PG_BIN")),
+    };
+    let failed = archive
+        .cairn(&["restore", JOB, "--to", datadir.to_str().unwrap(), "--start"])
+        .env("PATH", pg_path(archive.sandbox.servers()))
+        .envs(archive.s3.credentials())
+        .args(["--at", &t3, "--timeline", "1"])
+        .run();
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let shown = flat(&failed.stderr);
+    assert!(shown.contains("recovery failed"), "{shown}");
+    assert!(
+        shown.contains(&format!("{rows_segment} is missing from the archive")),
+        "{shown}"
+    );
+}
+
+/// Waits until `segment` is in the local archive.
+fn wait_for_archive(archive: &Archive, segment: &str) {
+    crate::common::wait_for(
+        &format!("{segment} in the archive"),
+        std::time::Duration::from_secs(60),
+        || archive.local(&format!("{segment}.zst.age")).is_file(),
+    );
+}
