@@ -29,7 +29,7 @@ pub fn restore_job(
 
 /// The `restore_command` a restored base backup of `job` recovers with:
 /// this cairn's `wal fetch`, with the same configuration and `--env`.
-fn restore_command(config: &Config, job: &str) -> String {
+pub(super) fn restore_command(config: &Config, job: &str) -> String {
     let binary = std::env::current_exe().unwrap_or_else(|_| config.settings.binary.clone());
     let mut command = format!(
         "{} wal fetch %f %p --job {job} --config {}",

@@ -127,6 +127,7 @@ async fn verify_on_own_thread(
             now: options.now,
             identity: options.identity.as_deref(),
             log: options.log.clone(),
+            restore_command: super::restore::restore_command(&config, verified_job(&job)),
         };
         verify::verify(&runtime, &config, &job, &verify_options)
     })
@@ -206,4 +207,13 @@ pub async fn tidy(
 /// Whether `record` is a run that stored everything everywhere.
 pub fn succeeded(record: &RunRecord) -> bool {
     record.outcome == Outcome::Success && record.destinations.values().all(|d| d.error.is_none())
+}
+
+/// The backup job a verify run restores: a verify job's `verifies`, or the
+/// backup job itself.
+fn verified_job(job: &crate::config::model::Job) -> &str {
+    match &job.kind {
+        JobKind::Verify(verify) => verify.verifies.as_str(),
+        JobKind::Backup(_) => job.name.as_str(),
+    }
 }

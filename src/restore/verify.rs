@@ -23,6 +23,9 @@ pub struct VerifyOptions<'a> {
     pub identity: Option<&'a std::path::Path>,
     /// Where each step is reported.
     pub log: Log,
+    /// How a base backup's scratch cluster fetches WAL: the verified job's
+    /// `cairn wal fetch` (other stores ignore it).
+    pub restore_command: String,
 }
 
 /// Verifies the newest artifact of the job `job` tests (a verify job's
@@ -140,7 +143,15 @@ impl VerifyRun {
         });
 
         let store = &config.stores[&backup.store];
-        let mut scratch = crate::stores::scratch_for(backup.store.as_str(), store)?;
+        let recovery = crate::stores::postgres::Recovery {
+            target_time: None,
+            timeline: "latest".to_owned(),
+            action: crate::stores::postgres::TargetAction::Promote,
+            start: true,
+            restore_command: options.restore_command.clone(),
+            server_version: manifest.wal.as_ref().map_or(0, |wal| wal.server_version),
+        };
+        let mut scratch = crate::stores::scratch_for(backup.store.as_str(), store, &recovery)?;
         let result = (|| -> Result<(), RestoreError> {
             load(runtime, &chosen, &identities, scratch.as_mut(), cancel, log)?;
             scratch.finish()?;

@@ -145,6 +145,17 @@ pub fn target_for(
 }
 
 /// A scratch target for verifying an artifact of the store `name`.
-pub fn scratch_for(name: &str, store: &Store) -> Result<Box<dyn Target>, StoreError> {
+/// A base backup is replayed into a scratch cluster recovering as
+/// `recovery` says (its `restore_command`).
+pub fn scratch_for(
+    name: &str,
+    store: &Store,
+    recovery: &postgres::Recovery,
+) -> Result<Box<dyn Target>, StoreError> {
+    if let Store::Postgres(pg) = store {
+        if pg.method == crate::config::raw::PostgresMethod::Basebackup {
+            return Ok(Box::new(postgres::PitrTarget::scratch(name, recovery)?));
+        }
+    }
     kind(name, store)?.scratch(name)
 }

@@ -572,3 +572,72 @@ fn wait_for_archive(archive: &Archive, segment: &str) {
         || archive.local(&format!("{segment}.zst.age")).is_file(),
     );
 }
+
+#[test]
+fn verify_replays_the_archive_into_a_scratch_cluster_that_never_archives() {
+    let archive = Archive::new("wal_verify");
+    let config = std::fs::read_to_string(archive.sandbox.config()).unwrap();
+    std::fs::write(
+        archive.sandbox.config(),
+        format!(
+            "{config}\n[jobs.check]\nkind = \"verify\"\nverifies = \"{JOB}\"\nschedule = {{ cron = \"0 4 * * *\" }}\n\n\
+             [[jobs.check.checks]]\nquery = \"select count(*) from t\"\nmin = 3\n"
+        ),
+    )
+    .unwrap();
+    let cluster = archive.cluster();
+    cluster.psql("create table t (id int)");
+    let run = archive
+        .cairn_as_postgres(&["run", JOB])
+        .now("2026-12-06T03:00:00Z")
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Only in the WAL after the base backup: the check passes only if the
+    // archive was replayed.
+    cluster.psql("insert into t values (1), (2), (3)");
+    cluster.wait_archived(&cluster.switch_wal());
+
+    let verify = archive
+        .cairn_as_postgres(&["run", "check"])
+        .now("2026-12-06T04:00:00Z")
+        .run();
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    assert!(
+        verify
+            .stderr
+            .contains("ok     `select count(*) from t` >= 3: 3"),
+        "{}",
+        verify.stderr
+    );
+    assert!(
+        verify
+            .stderr
+            .contains("ok     the archive replays onto the base backup to its end"),
+        "{}",
+        verify.stderr
+    );
+    // The scratch copy promoted, but archived nothing: no timeline 2.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(!archive.local("00000002.history.zst.age").exists());
+    // The scratch cluster is stopped and gone.
+    let datadir = verify
+        .stderr
+        .lines()
+        .find_map(|line| {
+            line.split_once(" into data directory ")
+                .map(|(_, dir)| dir.trim())
+        })
+        .expect("verify names its scratch data directory")
+        .to_owned();
+    assert!(!Path::new(&datadir).exists(), "{datadir} is left");
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(&datadir))
+        .collect();
+    assert!(
+        running.is_empty(),
+        "the scratch server outlived verify: {running:?}"
+    );
+}

@@ -59,6 +59,13 @@ pub struct PitrTarget {
     name: String,
     datadir: PathBuf,
     recovery: Recovery,
+    /// A verify's private directory, holding the data directory; removed
+    /// by `discard`.
+    scratch: Option<tempfile::TempDir>,
+    /// The server's user, once the data directory was given to it.
+    owner: Option<(u32, u32)>,
+    /// What recovery reached, for verify's built-in check.
+    reached: Option<String>,
 }
 
 impl PitrTarget {
@@ -77,7 +84,90 @@ impl PitrTarget {
             name: name.to_owned(),
             datadir: crate::config::absolute(Path::new(to)),
             recovery: recovery.clone(),
+            scratch: None,
+            owner: None,
+            reached: None,
         })
+    }
+
+    /// A scratch cluster for verify: the newest base backup, replayed to
+    /// the end of the archive with archive_mode off (a scratch server must
+    /// never push a timeline of its own into the real archive), started,
+    /// checked, then stopped and removed.
+    pub fn scratch(name: &str, recovery: &Recovery) -> Result<Self, StoreError> {
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-verify-")
+            .tempdir()
+            .map_err(|e| {
+                StoreError::new(name, format!("cannot create a scratch directory: {e}"))
+            })?;
+        // The server's user must reach the data directory inside.
+        fs_err::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(|e| StoreError::new(name, format!("cannot open up the scratch directory: {e}")))?;
+        Ok(Self {
+            name: name.to_owned(),
+            datadir: dir.path().join("data"),
+            recovery: Recovery {
+                target_time: None,
+                timeline: "latest".to_owned(),
+                action: TargetAction::Promote,
+                start: true,
+                ..recovery.clone()
+            },
+            scratch: Some(dir),
+            owner: None,
+            reached: None,
+        })
+    }
+
+    /// `psql -At` on the running copy, as the server's user over its
+    /// private socket.
+    fn psql(&self, database: &str, sql: &str) -> Result<String, StoreError> {
+        let user = self
+            .owner
+            .and_then(|(uid, _)| user_name(uid))
+            .unwrap_or_else(|| "postgres".to_owned());
+        let psql = self.server_tool("psql");
+        let command = match self.owner {
+            Some(_) => ToolCommand::new("runuser", &None).args(["-u", &user, "--", &psql]),
+            None => ToolCommand::new(&psql, &None),
+        };
+        command
+            .args([
+                "--no-psqlrc",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-p",
+                "5432",
+                "-U",
+                &user,
+            ])
+            .arg("-h")
+            .arg(self.datadir.display().to_string())
+            .arg("-d")
+            .arg(database)
+            .arg("-c")
+            .arg(sql)
+            .output()
+            .map_err(|e| StoreError::new(&self.name, e))
+    }
+
+    /// Stops the copy at once (it is thrown away).
+    fn stop(&self) {
+        let pg_ctl = self.server_tool("pg_ctl");
+        let command = match self.owner.and_then(|(uid, _)| user_name(uid)) {
+            Some(user) => ToolCommand::new("runuser", &None).args(["-u", &user, "--", &pg_ctl]),
+            None => ToolCommand::new(&pg_ctl, &None),
+        };
+        let _ = command
+            .arg("-D")
+            .arg(self.datadir.display().to_string())
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
     }
 
     fn io(&self, what: &str, path: &Path, error: impl std::fmt::Display) -> StoreError {
@@ -165,16 +255,20 @@ impl PitrTarget {
             .map_err(|e| self.io("cannot write", path, e))
     }
 
-    /// `pg_ctl` of the backup's major version: Debian's
+    /// A server program of the backup's major version: Debian's
     /// /usr/lib/postgresql/MAJOR/bin first, else the one on PATH.
-    fn pg_ctl(&self) -> String {
+    fn server_tool(&self, program: &str) -> String {
         let major = self.recovery.server_version / 10_000;
-        let debian = format!("/usr/lib/postgresql/{major}/bin/pg_ctl");
+        let debian = format!("/usr/lib/postgresql/{major}/bin/{program}");
         if Path::new(&debian).exists() {
             debian
         } else {
-            "pg_ctl".to_owned()
+            program.to_owned()
         }
+    }
+
+    fn pg_ctl(&self) -> String {
+        self.server_tool("pg_ctl")
     }
 
     /// Starts the server as the data directory's owner on a private socket
@@ -182,8 +276,11 @@ impl PitrTarget {
     fn start(&self, owner: Option<(u32, u32)>) -> Result<Vec<String>, StoreError> {
         let log = self.datadir.join("cairn-recovery.log");
         let socket = self.datadir.display().to_string();
-        let options =
+        let mut options =
             format!("-c port=5432 -c listen_addresses='' -c unix_socket_directories='{socket}'");
+        if self.scratch.is_some() {
+            options.push_str(" -c archive_mode=off");
+        }
         let mut command = match owner.and_then(|(uid, _)| user_name(uid)) {
             Some(user) => {
                 ToolCommand::new("runuser", &None).args(["-u", &user, "--", &self.pg_ctl()])
@@ -211,6 +308,9 @@ impl PitrTarget {
             )
         })?;
         let reached = self.wait_for_recovery(&log)?;
+        if self.scratch.is_some() {
+            return Ok(vec![reached]);
+        }
         let user = owner
             .and_then(|(uid, _)| user_name(uid))
             .unwrap_or_else(|| "postgres".to_owned());
@@ -390,7 +490,11 @@ impl Target for PitrTarget {
             give_to(&self.datadir, owner)
                 .map_err(|e| self.io("cannot give to the server's user", &self.datadir, e))?;
         }
-        if self.recovery.start {
+        self.owner = owner;
+        if self.scratch.is_some() {
+            let reached = self.start(owner)?;
+            self.reached = reached.into_iter().next();
+        } else if self.recovery.start {
             notes.extend(self.start(owner)?);
         } else {
             notes.push(format!(
@@ -402,14 +506,46 @@ impl Target for PitrTarget {
         Ok(notes)
     }
 
-    fn measure(&mut self, _check: &Check) -> Result<i64, StoreError> {
-        Err(StoreError::new(
-            &self.name,
-            "checks on a restored base backup are not built yet",
-        ))
+    fn builtin_checks(&mut self) -> Result<Vec<(String, bool, String)>, StoreError> {
+        Ok(vec![(
+            "the archive replays onto the base backup to its end".to_owned(),
+            self.reached.is_some(),
+            self.reached
+                .clone()
+                .unwrap_or_else(|| "not started".to_owned()),
+        )])
+    }
+
+    fn measure(&mut self, check: &Check) -> Result<i64, StoreError> {
+        let (query, database) =
+            crate::stores::target::check_query(&self.name, "PostgreSQL", check, &[])?;
+        let database = if database.is_empty() {
+            "postgres".to_owned()
+        } else {
+            database
+        };
+        let output = self.psql(&database, query)?;
+        crate::stores::target::query_number(&self.name, query, &database, &output)
     }
 
     fn discard(&mut self) -> Result<(), StoreError> {
-        Ok(())
+        let Some(dir) = self.scratch.take() else {
+            return Ok(());
+        };
+        self.stop();
+        dir.close().map_err(|e| {
+            StoreError::new(
+                &self.name,
+                format!("cannot remove the scratch cluster: {e}"),
+            )
+        })
+    }
+}
+
+impl Drop for PitrTarget {
+    fn drop(&mut self) {
+        if self.scratch.is_some() {
+            let _ = self.discard();
+        }
     }
 }
