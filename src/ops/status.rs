@@ -41,7 +41,8 @@ pub async fn status(
     for warning in crate::inventory::ignored(&listings) {
         log.warn(&warning);
     }
-    let report = status::evaluate(config, &listings, &records, now);
+    let archives = crate::wal::read_archives(config).await;
+    let report = status::evaluate(config, &listings, &archives, &records, now);
     if notify {
         status::notify_stale(config, &state, &report, log).await;
     }

@@ -11,21 +11,27 @@ use super::runs::{
 };
 use super::{
     DestinationStatus, JobStatus, LastFailure, LastRun, Newest, Problem, Report, State, Success,
+    WalStatus,
 };
 use crate::config::model::{Backup, Config, Job, JobKind};
 use crate::destinations::{Found, FoundState, Listing};
 use crate::format::age;
 use crate::history::{Outcome, RunRecord};
 use crate::manifest::Reason;
+use crate::wal::Archives;
 
 /// How long after a scheduled time a run of a job without a `timeout` may
 /// still be writing its artifact.
 const DEFAULT_GRACE_HOURS: i64 = 1;
 
-/// The status of every job of `config` at `now`.
+mod archive;
+
+/// The status of every job of `config` at `now`. `archives` holds the WAL
+/// archives of basebackup jobs.
 pub fn evaluate(
     config: &Config,
     listings: &BTreeMap<String, Result<Listing, String>>,
+    archives: &Archives,
     records: &[RunRecord],
     now: DateTime<Utc>,
 ) -> Report {
@@ -33,6 +39,7 @@ pub fn evaluate(
         config.jobs.values(),
         config.timezone,
         listings,
+        archives,
         records,
         now,
     )
@@ -43,13 +50,22 @@ pub fn evaluate_jobs<'a>(
     jobs: impl IntoIterator<Item = &'a Job>,
     timezone: Tz,
     listings: &BTreeMap<String, Result<Listing, String>>,
+    archives: &Archives,
     records: &[RunRecord],
     now: DateTime<Utc>,
 ) -> Report {
     let mut jobs: Vec<JobStatus> = jobs
         .into_iter()
         .map(|job| match &job.kind {
-            JobKind::Backup(backup) => backup_job(job, backup, timezone, listings, records, now),
+            JobKind::Backup(backup) => backup_job(
+                job,
+                backup,
+                timezone,
+                listings,
+                archives.get(job.name.as_str()),
+                records,
+                now,
+            ),
             JobKind::Verify(verify) => {
                 verify_job(job, verify.verifies.as_str(), timezone, records, now)
             }
@@ -69,6 +85,7 @@ fn backup_job(
     backup: &Backup,
     timezone: Tz,
     listings: &BTreeMap<String, Result<Listing, String>>,
+    archive: Option<&BTreeMap<String, Result<Vec<crate::destinations::WalEntry>, String>>>,
     records: &[RunRecord],
     now: DateTime<Utc>,
 ) -> JobStatus {
@@ -100,7 +117,8 @@ fn backup_job(
         .map(|d| d.destination.as_str())
         .collect();
     match &newest_good {
-        Some(newest) => {
+        // With a WAL archive, the archive meets the rpo (see `archive`).
+        Some(newest) if archive.is_none() => {
             let old = now - newest.time;
             if let Some(rpo) = job.rpo.filter(|rpo| old > rpo.to_chrono()) {
                 problems.push(stale(critical(format!(
@@ -109,6 +127,7 @@ fn backup_job(
                 ))));
             }
         }
+        Some(_) => {}
         None if !readable.is_empty() => problems.push(stale(critical(if readable.len() == 1 {
             format!("no good artifact at `{}`", readable[0])
         } else {
@@ -151,10 +170,17 @@ fn backup_job(
             ))));
         }
     }
-    let ok_message = newest_good
+    let wal = archive.map(|archive| archive::evaluate(job, archive, listings, now, &mut problems));
+    let mut ok_message = newest_good
         .as_ref()
         .map(|n| format!("newest good artifact is {} old", age(now - n.time)))
         .unwrap_or_default();
+    if let Some((_, time)) = wal.as_ref().and_then(|wal| wal.newest.as_ref()) {
+        ok_message.push_str(&format!(
+            "; newest archived WAL is {} old",
+            age(now - *time)
+        ));
+    }
     let success_without_history = newest_good_success(&newest_good, listings);
     finish(
         job,
@@ -169,6 +195,7 @@ fn backup_job(
             runs: &runs,
             last_verify,
             destinations,
+            wal,
         },
     )
 }
@@ -220,6 +247,7 @@ fn verify_job(
             runs: &runs,
             last_verify,
             destinations: Vec::new(),
+            wal: None,
         },
     )
 }
@@ -232,6 +260,7 @@ struct JobFacts<'a> {
     runs: &'a [&'a RunRecord],
     last_verify: Option<&'a RunRecord>,
     destinations: Vec<DestinationStatus>,
+    wal: Option<WalStatus>,
 }
 
 fn finish(
@@ -306,6 +335,7 @@ fn finish(
         failures_total: facts.runs.iter().filter(|r| failed(r)).count() as u64,
         last_verify: facts.last_verify.map(last_verify),
         destinations: facts.destinations,
+        wal: facts.wal,
     }
 }
 

@@ -173,6 +173,17 @@ pub struct JobStatus {
     pub last_verify: Option<LastVerify>,
     /// A backup job's destinations, in the order the job lists them.
     pub destinations: Vec<DestinationStatus>,
+    /// A basebackup job's WAL archive.
+    pub wal: Option<WalStatus>,
+}
+
+/// A basebackup job's WAL archive over its destinations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalStatus {
+    /// The newest archived file and when it was stored.
+    pub newest: Option<(String, DateTime<Utc>)>,
+    /// Segments archived at the destination that holds the most.
+    pub segments: usize,
 }
 
 /// One reason a job is not OK.

@@ -16,6 +16,7 @@
 //! | `cairn_job_failures_total` | counter | failed runs in the history |
 //! | `cairn_job_last_verify_timestamp_seconds` | gauge | when the last verify of (or by) the job started |
 //! | `cairn_job_last_verify_success` | gauge | 1 when that verify passed, 0 when it failed |
+//! | `cairn_wal_newest_timestamp_seconds` | gauge | a basebackup job's newest archived WAL file, when it was stored (Unix time) |
 //!
 //! Per destination of a backup job (labels `job`, `destination`):
 //!
@@ -114,6 +115,11 @@ pub fn render(report: &Report) -> String {
         "gauge",
         "1 when the last verify of (or by) the job passed, 0 when it failed.",
     );
+    let mut wal_newest = Family::new(
+        "cairn_wal_newest_timestamp_seconds",
+        "gauge",
+        "When a basebackup job's newest archived WAL file was stored, in Unix time.",
+    );
     let mut up = Family::new(
         "cairn_destination_up",
         "gauge",
@@ -162,6 +168,9 @@ pub fn render(report: &Report) -> String {
                 .as_ref()
                 .map(|v| f64::from(u8::from(v.outcome == crate::history::Outcome::Success))),
         );
+        if let Some(wal) = &job.wal {
+            wal_newest.job(name, wal.newest.as_ref().map(|(_, time)| seconds(*time)));
+        }
         for destination in &job.destinations {
             let at = destination.destination.as_str();
             let readable = destination.readable();
@@ -187,6 +196,7 @@ pub fn render(report: &Report) -> String {
         failures,
         verify_time,
         verify_success,
+        wal_newest,
         up,
         artifacts,
         bytes,

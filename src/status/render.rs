@@ -96,6 +96,16 @@ fn details(out: &mut String, job: &JobStatus, now: DateTime<Utc>) {
             destination_line(destination, now)
         ));
     }
+    if let Some(wal) = &job.wal {
+        out.push_str(&match &wal.newest {
+            Some((name, time)) => format!(
+                "  WAL archive: newest {name} ({} old), {} segments\n",
+                age(now - *time),
+                wal.segments
+            ),
+            None => "  WAL archive: empty\n".to_owned(),
+        });
+    }
     // A verify job's runs are its verifies: the last one is shown below.
     if job.verifies.is_none() {
         let last_run = job.last_run.as_ref().map_or_else(
@@ -250,6 +260,14 @@ fn job_json(job: &JobStatus, now: DateTime<Utc>) -> Value {
         "consecutive_failures": job.consecutive_failures,
         "failures_total": job.failures_total,
         "last_verify": job.last_verify.as_ref().map(last_verify_json),
+        "wal": job.wal.as_ref().map(|wal| json!({
+            "newest": wal.newest.as_ref().map(|(name, stored)| json!({
+                "file": name,
+                "stored_at": time(stored),
+                "age_seconds": (now - *stored).num_seconds(),
+            })),
+            "segments": wal.segments,
+        })),
         "destinations": job.destinations.iter().map(|d| json!({
             "destination": d.destination,
             "readable": d.readable(),

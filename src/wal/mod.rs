@@ -9,6 +9,9 @@
 //! segment, no later segment of its timeline is archived: anything else
 //! that goes wrong must stop recovery rather than end it early.
 
+pub mod chain;
+
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -71,6 +74,43 @@ pub enum WalError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Every basebackup job's archive at each of its destinations: the files
+/// archived, or why the destination could not be listed. By job, then
+/// destination.
+pub type Archives =
+    BTreeMap<String, BTreeMap<String, Result<Vec<crate::destinations::WalEntry>, String>>>;
+
+/// Lists the archive of every job whose store takes base backups.
+pub async fn read_archives(config: &Config) -> Archives {
+    let mut archives = Archives::new();
+    for (name, job) in &config.jobs {
+        let Some(backup) = job.backup() else { continue };
+        let archived = matches!(
+            config.stores.get(&backup.store),
+            Some(Store::Postgres(pg)) if pg.method == crate::config::raw::PostgresMethod::Basebackup
+        );
+        if !archived {
+            continue;
+        }
+        let mut listings = BTreeMap::new();
+        for destination in &backup.to {
+            let listed = match config.destinations.get(destination) {
+                None => Err("not defined".to_owned()),
+                Some(raw) => match destinations::open(destination.as_str(), raw).await {
+                    Err(error) => Err(error.to_string()),
+                    Ok(opened) => opened
+                        .wal_list(name.as_str(), "", None, NAMING)
+                        .await
+                        .map_err(|error| error.to_string()),
+                },
+            };
+            listings.insert(destination.to_string(), listed);
+        }
+        archives.insert(name.to_string(), listings);
+    }
+    archives
 }
 
 /// The suffix rule, for destinations.

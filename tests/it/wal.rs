@@ -400,6 +400,44 @@ fn a_base_backup_records_its_place_in_the_wal() {
         );
     }
     assert!(wal["start_segment"].as_str() <= wal["stop_segment"].as_str());
+
+    // status follows the archive: its newest file, then a hole in it.
+    let mut after = Vec::new();
+    for _ in 0..2 {
+        cluster.psql("insert into t values (1)");
+        after.push(cluster.switch_wal());
+    }
+    cluster.wait_archived(after.last().unwrap());
+    let status = archive
+        .cairn(&["status", "--json"])
+        .envs(archive.s3.credentials())
+        .run();
+    assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
+    let report: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let job = &report["jobs"][0];
+    assert_eq!(
+        job["wal"]["newest"]["file"].as_str(),
+        Some(after[1].as_str())
+    );
+    assert!(job["message"]
+        .as_str()
+        .unwrap()
+        .contains("newest archived WAL is"));
+    std::fs::remove_file(archive.local(&format!("{}.zst.age", after[0]))).unwrap();
+    std::fs::remove_file(archive.local(&format!("{}.sha256", after[0]))).unwrap();
+    let holed = archive
+        .cairn(&["status"])
+        .envs(archive.s3.credentials())
+        .run();
+    assert_eq!(holed.code, 2, "{}", holed.stdout);
+    assert!(
+        holed.stdout.contains(&format!(
+            "the WAL archive at `local` misses {} ({} is archived after it)",
+            after[0], after[1]
+        )),
+        "{}",
+        holed.stdout
+    );
 }
 
 /// A cluster `cairn restore --start` left running on a private socket

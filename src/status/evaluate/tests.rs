@@ -186,7 +186,14 @@ fn status<'a>(
     records: &[RunRecord],
     now: &str,
 ) -> Report {
-    evaluate_jobs(jobs, chrono_tz::UTC, listings, records, at(now))
+    evaluate_jobs(
+        jobs,
+        chrono_tz::UTC,
+        listings,
+        &Archives::new(),
+        records,
+        at(now),
+    )
 }
 
 /// A daily job with rpo 26h, backed up to `local` at midnight on January 1st.
@@ -481,6 +488,7 @@ fn schedules_fire_in_the_configured_time_zone() {
         [&job],
         berlin,
         &listings,
+        &Archives::new(),
         &records,
         at("2026-01-02T00:00:00Z"),
     );
@@ -488,5 +496,95 @@ fn schedules_fire_in_the_configured_time_zone() {
     assert_eq!(
         report.jobs[0].next_run.unwrap().to_rfc3339(),
         "2026-01-03T00:00:00+01:00"
+    );
+}
+
+/// A basebackup job `pg` (rpo 1h, base backups nightly) with a base backup
+/// at midnight starting at segment 2, and an archive of `segments`, the
+/// last stored at `newest`.
+fn archived(segments: &[&str], newest: &str) -> (Job, Listings, Archives) {
+    let job = Job {
+        rpo: Some(duration("1h")),
+        ..job("pg", "0 0 * * *", &["local"])
+    };
+    let mut backup = artifact("pg", "2026-01-01T00:00:00Z", Reason::Scheduled);
+    if let FoundState::Complete(manifest) = &mut backup.state {
+        manifest.wal = Some(crate::manifest::WalRecord {
+            system_identifier: "7000000000000000001".to_owned(),
+            server_version: 150008,
+            timeline: 1,
+            start_lsn: "0/2000028".to_owned(),
+            stop_lsn: "0/2000100".to_owned(),
+            start_segment: "000000010000000000000002".to_owned(),
+            stop_segment: "000000010000000000000002".to_owned(),
+            segment_size: 16 << 20,
+        });
+    }
+    let listings = listings(&[("local", vec![backup])]);
+    let entries = segments
+        .iter()
+        .map(|name| crate::destinations::WalEntry {
+            name: (*name).to_owned(),
+            stored: format!("{name}.zst"),
+            size: 1,
+            modified: Some(at(newest)),
+        })
+        .collect();
+    let archives = Archives::from([(
+        "pg".to_owned(),
+        BTreeMap::from([("local".to_owned(), Ok(entries))]),
+    )]);
+    (job, listings, archives)
+}
+
+fn archived_status(segments: &[&str], newest: &str, now: &str) -> Report {
+    let (job, listings, archives) = archived(segments, newest);
+    evaluate_jobs([&job], chrono_tz::UTC, &listings, &archives, &[], at(now))
+}
+
+#[test]
+fn the_wal_archive_meets_the_rpo_of_a_basebackup_job() {
+    let segments = ["000000010000000000000002", "000000010000000000000003"];
+    // The base backup is 20h old, beyond the 1h rpo; the archive is fresh.
+    let report = archived_status(&segments, "2026-01-01T19:50:00Z", "2026-01-01T20:00:00Z");
+    assert_eq!(report.state, State::Ok, "{:?}", report.jobs[0].problems);
+    assert!(
+        report.jobs[0]
+            .message
+            .contains("newest archived WAL is 10m old"),
+        "{}",
+        report.jobs[0].message
+    );
+    assert_eq!(report.jobs[0].wal.as_ref().unwrap().segments, 2);
+    // The archive stopped two hours ago: beyond the rpo.
+    let stale = archived_status(&segments, "2026-01-01T18:00:00Z", "2026-01-01T20:00:00Z");
+    assert_eq!(stale.state, State::Critical);
+    assert!(
+        stale.jobs[0]
+            .message
+            .contains("newest archived WAL is 2h old, beyond its rpo of 1h"),
+        "{}",
+        stale.jobs[0].message
+    );
+}
+
+#[test]
+fn a_hole_in_the_wal_archive_is_critical_and_named() {
+    let report = archived_status(
+        &["000000010000000000000002", "000000010000000000000004"],
+        "2026-01-01T19:50:00Z",
+        "2026-01-01T20:00:00Z",
+    );
+    assert_eq!(report.state, State::Critical);
+    assert_eq!(
+        report.jobs[0].message,
+        "the WAL archive at `local` misses 000000010000000000000003 (000000010000000000000004 is archived after it): a restore past it fails"
+    );
+    // An empty archive says what to set up.
+    let empty = archived_status(&[], "2026-01-01T19:50:00Z", "2026-01-01T20:00:00Z");
+    assert!(
+        empty.jobs[0].message.starts_with("no WAL is archived"),
+        "{}",
+        empty.jobs[0].message
     );
 }
