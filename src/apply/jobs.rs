@@ -63,6 +63,61 @@ pub(super) async fn apply<R: JobRunner>(
         });
     }
     delete_artifacts(&deletions, config, outcome).await;
+    for action in &plan.actions {
+        if let Operation::PruneWal { wal, files } = &action.operation {
+            prune_wal(wal, files, config, outcome).await;
+        }
+    }
+}
+
+/// Deletes the WAL files a plan prunes at one destination.
+async fn prune_wal(
+    wal: &crate::config::address::WalAddress,
+    files: &[String],
+    config: &Config,
+    outcome: &mut Outcome,
+) {
+    let Some((name, raw)) = config
+        .destinations
+        .iter()
+        .find(|(name, _)| name.as_str() == wal.destination)
+    else {
+        return;
+    };
+    let destination = match crate::destinations::open(name.as_str(), raw).await {
+        Ok(destination) => destination,
+        Err(error) => {
+            outcome
+                .errors
+                .push(format!("destination `{}`: {error}", wal.destination));
+            return;
+        }
+    };
+    let entries: Vec<crate::destinations::WalEntry> = files
+        .iter()
+        .map(|stored| crate::destinations::WalEntry {
+            name: crate::pipeline::stored_form(stored).0.to_owned(),
+            stored: stored.clone(),
+            size: 0,
+            modified: None,
+        })
+        .collect();
+    match destination.wal_delete(&wal.job, &entries).await {
+        Ok(()) => {
+            outcome.pruned += 1;
+            outcome.notes.push(format!(
+                "pruned {} WAL file{} of job `{}` at `{}`",
+                files.len(),
+                if files.len() == 1 { "" } else { "s" },
+                wal.job,
+                wal.destination
+            ));
+        }
+        Err(error) => outcome.errors.push(format!(
+            "cannot prune the WAL of `wal.{}.{}`: {error}",
+            wal.destination, wal.job
+        )),
+    }
 }
 
 /// Runs the jobs, each after the jobs it waits for; returns each job's

@@ -16,10 +16,10 @@ use super::name;
 
 /// The forms `--target` accepts, for error messages.
 const TARGET_FORMS: &str = "unit.JOB.service, unit.JOB.timer, unit.JOB, cron.JOB, job.JOB, \
-                            artifact.DEST, artifact.DEST.JOB or artifact.DEST.JOB.ID";
+                            artifact.DEST, artifact.DEST.JOB, artifact.DEST.JOB.ID or wal.DEST.JOB";
 /// The forms of a whole address, for error messages.
 const ADDRESS_FORMS: &str =
-    "unit.JOB.service, unit.JOB.timer, cron.JOB, job.JOB or artifact.DEST.JOB.ID";
+    "unit.JOB.service, unit.JOB.timer, cron.JOB, job.JOB, artifact.DEST.JOB.ID or wal.DEST.JOB";
 
 /// One managed thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,15 @@ pub enum Address {
     Job(String),
     /// An artifact at a destination: `artifact.DEST.JOB.ID`.
     Artifact(ArtifactAddress),
+    /// A basebackup job's WAL archive at a destination: `wal.DEST.JOB`.
+    Wal(WalAddress),
+}
+
+/// `wal.DEST.JOB`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalAddress {
+    pub destination: String,
+    pub job: String,
 }
 
 /// A file cairn generates for a job's schedule.
@@ -130,6 +139,7 @@ impl Address {
             Address::File(file) => file.job(),
             Address::Job(job) => job,
             Address::Artifact(artifact) => &artifact.job,
+            Address::Wal(wal) => &wal.job,
         }
     }
 }
@@ -186,6 +196,7 @@ impl fmt::Display for Address {
             Address::File(file) => file.fmt(f),
             Address::Job(job) => write!(f, "job.{job}"),
             Address::Artifact(artifact) => artifact.fmt(f),
+            Address::Wal(WalAddress { destination, job }) => write!(f, "wal.{destination}.{job}"),
         }
     }
 }
@@ -233,11 +244,16 @@ fn split<'a>(
         why,
     };
     let parts: Vec<&str> = text.split('.').collect();
-    if parts.len() < 2 || !matches!(parts[0], "unit" | "cron" | "job" | "artifact") {
+    if parts.len() < 2 || !matches!(parts[0], "unit" | "cron" | "job" | "artifact" | "wal") {
         return Err(error(format!("use {forms}")));
     }
-    // The job (or for an artifact, the destination and the job) is a name.
-    let names = if parts[0] == "artifact" { 2 } else { 1 };
+    // The job (or for an artifact or WAL archive, the destination and the
+    // job) is a name.
+    let names = if matches!(parts[0], "artifact" | "wal") {
+        2
+    } else {
+        1
+    };
     for part in parts.iter().skip(1).take(names) {
         name::check(part).map_err(|e| error(e.to_string()))?;
     }
@@ -276,6 +292,10 @@ impl FromStr for Address {
                 destination: owned(destination),
                 job: owned(job),
                 id: owned(id),
+            })),
+            ["wal", destination, job] => Ok(Address::Wal(WalAddress {
+                destination: owned(destination),
+                job: owned(job),
             })),
             _ => Err(ParseAddressError {
                 text: text.to_owned(),

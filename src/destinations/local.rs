@@ -145,6 +145,31 @@ impl Destination for LocalDestination {
             .expect("the blocking task does not panic")
     }
 
+    async fn wal_delete(&self, job: &str, files: &[WalEntry]) -> Result<(), DestinationError> {
+        let dir = self.path.join(job).join(wal::WAL_DIR);
+        let files = files.to_vec();
+        tokio::task::spawn_blocking(move || {
+            for file in &files {
+                let sidecar = dir.join(format!("{}{}", file.name, wal::SIDECAR_SUFFIX));
+                for path in [sidecar, dir.join(&file.stored)] {
+                    match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(DestinationError::io(
+                                format!("cannot delete {}", path.display()),
+                                e,
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            atomic::sync_dir(&dir)
+                .map_err(|e| DestinationError::io(format!("cannot sync {}", dir.display()), e))
+        })
+        .await
+        .expect("the blocking task does not panic")
+    }
+
     async fn begin(
         &self,
         job: &str,

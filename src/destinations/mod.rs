@@ -226,6 +226,11 @@ pub trait Destination: Send + Sync {
         after: Option<&str>,
         naming: Naming,
     ) -> Result<Vec<WalEntry>, DestinationError>;
+
+    /// Deletes archived files of `job` (retention): each one's checksum
+    /// first, so that a deletion cut short leaves the file absent, never
+    /// vouched for and gone. Only files cairn wrote are deleted.
+    async fn wal_delete(&self, job: &str, files: &[WalEntry]) -> Result<(), DestinationError>;
 }
 
 /// An object being read from a destination.

@@ -100,7 +100,10 @@ pub async fn check_saved(
         force_prune,
     };
     let current = plan::plan(config, config_digest, host, &options).await?;
-    if current.fingerprint() != saved.fingerprint() || current.root != saved.root {
+    if current.fingerprint() != saved.fingerprint()
+        || current.root != saved.root
+        || !saved.wal_ranges_hold(&current)
+    {
         return Err(stale(
             "the files on this host, the artifacts or the run history",
         ));

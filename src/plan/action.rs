@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::config::address::{Address, ArtifactAddress, FileAddress};
+use crate::config::address::{Address, ArtifactAddress, FileAddress, WalAddress};
 
 /// What an action does, without its data: the `action` field of the JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +74,9 @@ pub enum Operation {
     Cleanup { artifact: ArtifactAddress },
     /// `--verbose` only: an artifact retention keeps.
     Keep { artifact: ArtifactAddress },
+    /// Delete WAL files (their stored names) archived before the oldest
+    /// base backup retention keeps at the destination.
+    PruneWal { wal: WalAddress, files: Vec<String> },
 }
 
 /// A generated file an action changes.
@@ -94,7 +97,7 @@ impl Action {
             Operation::Update { .. } => ActionKind::Update,
             Operation::Destroy { .. } => ActionKind::Destroy,
             Operation::Run { .. } => ActionKind::Run,
-            Operation::Prune { .. } => ActionKind::Prune,
+            Operation::Prune { .. } | Operation::PruneWal { .. } => ActionKind::Prune,
             Operation::Cleanup { .. } => ActionKind::Cleanup,
             Operation::Keep { .. } => ActionKind::Keep,
         }
@@ -109,6 +112,7 @@ impl Action {
             Operation::Prune { artifact, .. }
             | Operation::Cleanup { artifact }
             | Operation::Keep { artifact } => Address::Artifact(artifact.clone()),
+            Operation::PruneWal { wal, .. } => Address::Wal(wal.clone()),
         }
     }
 
@@ -162,6 +166,9 @@ struct Wire {
     artifact: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     after_run: bool,
+    /// A WAL prune's files, as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<String>>,
     /// Kept in saved plans, left out of `--json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     content: Option<String>,
@@ -181,6 +188,7 @@ impl From<&Action> for Wire {
             destination: None,
             artifact: None,
             after_run: false,
+            files: None,
             content: action.content().map(str::to_owned),
             observed: action.observed.clone(),
         };
@@ -198,6 +206,11 @@ impl From<&Action> for Wire {
         }
         if let Operation::Prune { after_run, .. } = action.operation {
             wire.after_run = after_run;
+        }
+        if let Operation::PruneWal { wal, files } = &action.operation {
+            wire.job = Some(wal.job.clone());
+            wire.destination = Some(wal.destination.clone());
+            wire.files = Some(files.clone());
         }
         wire
     }
@@ -244,9 +257,15 @@ impl TryFrom<Wire> for Action {
                 Address::Job(job) => Operation::Run { job },
                 _ => return Err(mismatch()),
             },
-            ActionKind::Prune => Operation::Prune {
-                artifact: artifact(wire.address)?,
-                after_run: wire.after_run,
+            ActionKind::Prune => match wire.address {
+                Address::Wal(wal) => Operation::PruneWal {
+                    wal,
+                    files: wire.files.clone().ok_or_else(|| missing("files"))?,
+                },
+                address => Operation::Prune {
+                    artifact: artifact(address)?,
+                    after_run: wire.after_run,
+                },
             },
             ActionKind::Cleanup => Operation::Cleanup {
                 artifact: artifact(wire.address)?,
@@ -350,6 +369,16 @@ mod tests {
                     artifact: artifact(),
                 },
                 r#"{"address":"artifact.offsite.app.20261121T021500Z","action":"keep","reason":"why","job":"app","destination":"offsite","artifact":"20261121T021500Z","observed":"sha256:0"}"#,
+            ),
+            (
+                Operation::PruneWal {
+                    wal: WalAddress {
+                        destination: "offsite".into(),
+                        job: "pg".into(),
+                    },
+                    files: vec!["000000010000000000000001.zst".into()],
+                },
+                r#"{"address":"wal.offsite.pg","action":"prune","reason":"why","job":"pg","destination":"offsite","files":["000000010000000000000001.zst"],"observed":"sha256:0"}"#,
             ),
         ];
         for (operation, json) in cases {

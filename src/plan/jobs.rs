@@ -148,6 +148,7 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
         }
         prune(
             config,
+            observed,
             job,
             &state,
             &artifacts,
@@ -271,6 +272,7 @@ pub fn artifact_digest(found: &Found) -> String {
 #[allow(clippy::too_many_arguments)]
 fn prune(
     config: &Config,
+    observed: &Observed,
     job: &Job,
     state: &JobState,
     by_job: &ByJob<'_>,
@@ -376,6 +378,30 @@ fn prune(
                 reason: format!("outside {description}"),
                 observed,
             });
+        }
+        // The WAL archive, before the oldest base backup kept (counting
+        // those this plan prunes only after its run lands: the run may fail).
+        if let Some(archive) = observed.archives.get(job.name.as_str()) {
+            let kept: Vec<&Found> = counted
+                .iter()
+                .zip(&decisions)
+                .filter(|(found, decision)| runs_now || decision.keep || Some(found.time) == newest)
+                .map(|(found, _)| *found)
+                .collect();
+            match archive.get(destination.as_str()) {
+                Some(Ok(entries)) => {
+                    match super::wal::prune(job.name.as_str(), destination.as_str(), &kept, entries) {
+                        Ok(Some(action)) => actions.push(action),
+                        Ok(None) => {}
+                        Err(note) => notes.push(note),
+                    }
+                }
+                Some(Err(error)) => notes.push(format!(
+                    "the WAL archive of job `{}` at `{destination}` cannot be read, so nothing is pruned there: {error}",
+                    job.name
+                )),
+                None => {}
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ mod files;
 pub mod jobs;
 mod observe;
 pub mod render;
+mod wal;
 
 use std::path::PathBuf;
 
@@ -79,9 +80,30 @@ impl Plan {
     pub fn fingerprint(&self) -> Vec<(Address, ActionKind, Option<&str>, &str)> {
         self.actions
             .iter()
-            .filter(|a| a.kind() != ActionKind::Keep)
+            // A WAL prune is checked by its range alone (`wal_ranges_hold`):
+            // the archive grows every minute.
+            .filter(|a| {
+                a.kind() != ActionKind::Keep && !matches!(a.operation, Operation::PruneWal { .. })
+            })
             .map(|a| (a.address(), a.kind(), a.content(), a.observed.as_str()))
             .collect()
+    }
+
+    /// Whether every WAL file this (saved) plan prunes is still one that
+    /// `current` prunes.
+    pub fn wal_ranges_hold(&self, current: &Plan) -> bool {
+        self.actions.iter().all(|saved| {
+            let Operation::PruneWal { wal, files } = &saved.operation else {
+                return true;
+            };
+            current.actions.iter().any(|now| match &now.operation {
+                Operation::PruneWal {
+                    wal: same,
+                    files: now_files,
+                } => same == wal && files.iter().all(|file| now_files.contains(file)),
+                _ => false,
+            })
+        })
     }
 }
 

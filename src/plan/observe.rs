@@ -35,6 +35,8 @@ pub struct Observed {
     pub listings: BTreeMap<String, Result<Listing, String>>,
     /// The jobs running now (their lock is held), with the PID in the lock.
     pub running: BTreeMap<String, String>,
+    /// The WAL archives of basebackup jobs.
+    pub archives: crate::wal::Archives,
 }
 
 impl Observed {
@@ -70,7 +72,9 @@ impl Observed {
             })
             .collect();
 
+        let archives = crate::wal::read_archives(config).await;
         Ok(Observed {
+            archives,
             units_dir,
             units,
             cron_file,

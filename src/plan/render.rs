@@ -58,6 +58,9 @@ fn section(action: &Action) -> String {
         Operation::Prune { artifact, .. } | Operation::Keep { artifact } => {
             format!("Retention at destination `{}`", artifact.destination)
         }
+        Operation::PruneWal { wal, .. } => {
+            format!("Retention at destination `{}`", wal.destination)
+        }
         Operation::Cleanup { artifact } => format!(
             "Incomplete artifacts at destination `{}`",
             artifact.destination

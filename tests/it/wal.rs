@@ -5,6 +5,7 @@
 //! an unreachable destination; a second push of the same file is fine,
 //! other content under its name is refused.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::common::pitr::Cluster;
@@ -678,4 +679,89 @@ fn verify_replays_the_archive_into_a_scratch_cluster_that_never_archives() {
         running.is_empty(),
         "the scratch server outlived verify: {running:?}"
     );
+}
+
+#[test]
+fn sixty_days_of_base_backups_keep_exactly_the_wal_the_kept_ones_need() {
+    let archive = Archive::new("wal_retention");
+    archive.sandbox.edit_config(
+        "retention = { daily = 7 }",
+        "retention = { daily = 5, weekly = 3 }",
+    );
+    let cluster = archive.cluster();
+    cluster.psql("create table t (day int)");
+    let start = chrono::DateTime::parse_from_rfc3339("2026-10-01T02:00:00Z").unwrap();
+    let mut days = Vec::new();
+    for day in 0..60 {
+        let now = (start + chrono::Duration::days(day)).to_rfc3339();
+        cluster.psql(&format!("insert into t values ({day})"));
+        let run = archive.cairn_as_postgres(&["run", JOB]).now(&now).run();
+        // Each base backup ends its last segment (-X none waits for it to
+        // be archived), so the days' WAL is archived as they go.
+        assert_eq!(run.code, 0, "day {day}: {}", run.stderr);
+        days.push(now);
+    }
+    // The base backups left are those the policy keeps.
+    let mut input = days.join("\n");
+    input.push('\n');
+    let policy = archive
+        .cairn(&["retention", "--policy", "daily=5,weekly=3", "--json"])
+        .stdin(&input)
+        .run();
+    let decisions: Vec<serde_json::Value> = serde_json::from_str(&policy.stdout).unwrap();
+    let expected: BTreeSet<String> = decisions
+        .iter()
+        .filter(|d| d["keep"] == true)
+        .map(|d| {
+            chrono::DateTime::parse_from_rfc3339(d["time"].as_str().unwrap())
+                .unwrap()
+                .format("%Y%m%dT%H%M%SZ")
+                .to_string()
+        })
+        .collect();
+    let jobdir = archive.sandbox.path().join("archive").join(JOB);
+    let kept: BTreeSet<String> = std::fs::read_dir(&jobdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "wal")
+        .collect();
+    assert_eq!(kept, expected);
+    // The WAL left starts exactly at the oldest kept backup's first segment.
+    let oldest = kept.iter().next().unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(jobdir.join(oldest).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let first_needed = manifest["wal"]["start_segment"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let segments: Vec<String> = std::fs::read_dir(jobdir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|name| name.strip_suffix(".sha256").map(str::to_owned))
+        .filter(|name| name.len() == 24)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(segments.first(), Some(&first_needed), "{segments:?}");
+    // And nothing is missing from there on: status sees no hole.
+    let status = archive
+        .cairn(&["status"])
+        .envs(archive.s3.credentials())
+        .run();
+    assert!(!status.stdout.contains("misses"), "{}", status.stdout);
+    // The same at the S3 destination.
+    let s3_segments: BTreeSet<String> = archive
+        .s3
+        .keys(&format!("{}/{JOB}/wal/", archive.prefix))
+        .into_iter()
+        .filter_map(|key| key.rsplit('/').next().map(str::to_owned))
+        .map(|name| name.split('.').next().unwrap_or_default().to_owned())
+        .filter(|name| name.len() == 24)
+        .collect();
+    assert_eq!(s3_segments.iter().next(), Some(&first_needed));
+    // The oldest kept backup still restores.
+    let restored = archive.restore("oldest", &["--artifact", oldest]);
+    assert_eq!(restored.psql("select count(*) from t"), "60");
 }

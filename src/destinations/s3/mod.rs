@@ -217,6 +217,10 @@ impl Destination for S3Destination {
         self.bucket.wal_list(job, prefix, after, naming).await
     }
 
+    async fn wal_delete(&self, job: &str, files: &[WalEntry]) -> Result<(), DestinationError> {
+        self.bucket.wal_delete(job, files).await
+    }
+
     async fn begin(
         &self,
         job: &str,

@@ -151,4 +151,48 @@ impl Bucket {
     ) -> Result<Vec<WalEntry>, DestinationError> {
         self.wal_keys(job, prefix, after, None, naming).await
     }
+
+    /// Deletes archived files, each only when its metadata says cairn
+    /// archived it for `job`.
+    pub(super) async fn wal_delete(
+        &self,
+        job: &str,
+        files: &[WalEntry],
+    ) -> Result<(), DestinationError> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let folder = self.wal_prefix(job);
+        let deletions: Vec<_> = files
+            .iter()
+            .map(|file| self.delete_archived(job, format!("{folder}{}", file.stored)))
+            .collect();
+        stream::iter(deletions)
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes `key` when cairn archived it for `job`; one already gone is
+    /// fine.
+    async fn delete_archived(&self, job: &str, key: String) -> Result<(), DestinationError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await;
+        let ours = match head {
+            Ok(head) => head
+                .metadata()
+                .and_then(|m| m.get("cairn-job"))
+                .is_some_and(|owner| owner == job),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(()),
+            Err(e) => return Err(self.error("read the metadata of", &key, e)),
+        };
+        if ours {
+            self.delete_object(&key).await?;
+        }
+        Ok(())
+    }
 }
