@@ -13,12 +13,13 @@
 //!   (written only when the name holds no `/`);
 //! - `VARS`: `NAME=VALUE` lines, the only environment `${VAR}` sees.
 //!
-//! Every input must end as a diagnostic or a plan; a panic is a crash.
+//! Every input must end as a plan, or as a refusal with at least one
+//! error; a panic is a crash.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-use cairn::ops::probe::{probe, Probe};
+use cairn::ops::probe::{probe, Outcome, Probe};
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(4, |b| *b == 0);
@@ -38,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
                 .collect()
         })
         .unwrap_or_default();
-    probe(&Probe {
+    let outcome = probe(&Probe {
         base,
         env,
         overlay,
@@ -46,4 +47,7 @@ fuzz_target!(|data: &[u8]| {
         host_timezone: "UTC".to_owned(),
     })
     .expect("the scratch directory is writable");
+    if let Outcome::Invalid { errors } = outcome {
+        assert!(errors > 0, "refused without saying why");
+    }
 });

@@ -5,7 +5,7 @@
 //! the `loader` fuzz target drives too). Each must end as a diagnostic or a
 //! plan, never a panic. The seed is fixed, so a failure reproduces.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
@@ -376,7 +376,7 @@ fn generate(rng: &mut Rng, examples: &[(String, Vec<u8>)]) -> Probe {
 thread_local! {
     /// Set while this thread probes: its panics are recorded, not printed.
     static PROBING: Cell<bool> = const { Cell::new(false) };
-    static PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Keeps the default panic output for every other test (they share the
