@@ -25,6 +25,11 @@ const UNITS: [(char, u64); 5] = [
     ('s', 1),
 ];
 
+/// The longest duration cairn accepts, 100 years: anything longer is a
+/// typo, and every time computed from a duration (a cutoff, a deadline,
+/// `now` minus an rpo) then stays well inside the calendar's range.
+const MAX_SECONDS: u64 = 36_525 * 86_400;
+
 /// The regular expression the JSON Schema uses for durations.
 pub const PATTERN: &str = "^([0-9]+[smhdw])+$";
 
@@ -48,8 +53,11 @@ impl Duration {
         self.seconds == 0
     }
 
+    /// As a chrono duration; a duration built with `from_seconds` longer
+    /// than parsing accepts counts as the longest one parsing accepts.
     pub fn to_chrono(self) -> chrono::Duration {
-        chrono::Duration::seconds(i64::try_from(self.seconds).unwrap_or(i64::MAX))
+        // At most 100 years of seconds: far inside chrono's range.
+        chrono::Duration::seconds(self.seconds.min(MAX_SECONDS) as i64)
     }
 
     /// The help line shown with every duration error.
@@ -58,6 +66,8 @@ impl Duration {
          months and years are not durations, use the monthly and yearly retention tiers"
     }
 }
+
+const TOO_LONG: &str = "it is longer than 100 years (36525d)";
 
 impl FromStr for Duration {
     type Err = ParseDurationError;
@@ -79,7 +89,7 @@ impl FromStr for Duration {
                 number = Some(
                     n.checked_mul(10)
                         .and_then(|n| n.checked_add(u64::from(digit)))
-                        .ok_or_else(|| error("it is too large"))?,
+                        .ok_or_else(|| error(TOO_LONG))?,
                 );
                 continue;
             }
@@ -100,7 +110,8 @@ impl FromStr for Duration {
             seconds = n
                 .checked_mul(unit)
                 .and_then(|s| s.checked_add(seconds))
-                .ok_or_else(|| error("it is too large"))?;
+                .filter(|s| *s <= MAX_SECONDS)
+                .ok_or_else(|| error(TOO_LONG))?;
         }
         if number.is_some() {
             return Err(error("the last number has no unit"));
@@ -180,6 +191,28 @@ mod tests {
         }
         let error = "1y".parse::<Duration>().unwrap_err().to_string();
         assert!(error.contains("months and years"), "{error}");
+    }
+
+    #[test]
+    fn refuses_more_than_a_hundred_years() {
+        assert_eq!(
+            "36525d".parse::<Duration>().unwrap().as_seconds(),
+            MAX_SECONDS
+        );
+        for bad in [
+            "36525d1s",
+            "99999999999w",
+            "18446744073709551615s",
+            "18446744073709551616s",
+        ] {
+            let error = bad.parse::<Duration>().unwrap_err().to_string();
+            assert!(error.contains("longer than 100 years"), "{bad}: {error}");
+        }
+        // Never beyond what chrono holds, whatever was built.
+        assert_eq!(
+            Duration::from_seconds(u64::MAX).to_chrono(),
+            chrono::Duration::seconds(MAX_SECONDS as i64)
+        );
     }
 
     #[test]

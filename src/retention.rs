@@ -45,9 +45,8 @@ pub fn apply(policy: &RetentionPolicy, times: &[DateTime<Utc>], timezone: Tz) ->
     let Some(&newest) = order.first() else {
         return decisions;
     };
-    let cutoff = policy
-        .within
-        .map(|within| times[newest] - within.to_chrono());
+    let newest = times[newest];
+    let within = policy.within.map(|within| within.to_chrono());
 
     struct Tier {
         reason: Reason,
@@ -100,7 +99,9 @@ pub fn apply(policy: &RetentionPolicy, times: &[DateTime<Utc>], timezone: Tz) ->
     for (position, &index) in order.iter().enumerate() {
         let local = timezone.from_utc_datetime(&times[index].naive_utc());
         let decision = &mut decisions[index];
-        if cutoff.is_some_and(|cutoff| times[index] > cutoff) {
+        // Its age behind the newest, not the newest minus `within`: no
+        // subtraction can leave the calendar.
+        if within.is_some_and(|within| newest.signed_duration_since(times[index]) < within) {
             decision.reasons.push("within");
         }
         for tier in &mut tiers {

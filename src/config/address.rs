@@ -277,18 +277,19 @@ impl FromStr for Address {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let parts = split(text, "a plan address", ADDRESS_FORMS)?;
-        let unit = |suffix| UnitKind::from_suffix(suffix);
         let owned = |part: &str| part.to_owned();
-        match parts[..] {
-            ["unit", job, suffix] if unit(suffix).is_some() => {
-                Ok(Address::File(FileAddress::Unit {
-                    job: owned(job),
-                    unit: unit(suffix).expect("checked by the guard"),
-                }))
-            }
-            ["cron", job] => Ok(Address::File(FileAddress::Cron { job: owned(job) })),
-            ["job", job] => Ok(Address::Job(owned(job))),
-            ["artifact", destination, job, id] => Ok(Address::Artifact(ArtifactAddress {
+        let unit = match parts[..] {
+            ["unit", _, suffix] => UnitKind::from_suffix(suffix),
+            _ => None,
+        };
+        match (&parts[..], unit) {
+            (["unit", job, _], Some(unit)) => Ok(Address::File(FileAddress::Unit {
+                job: owned(job),
+                unit,
+            })),
+            (["cron", job], _) => Ok(Address::File(FileAddress::Cron { job: owned(job) })),
+            (["job", job], _) => Ok(Address::Job(owned(job))),
+            (["artifact", destination, job, id], _) => Ok(Address::Artifact(ArtifactAddress {
                 destination: owned(destination),
                 job: owned(job),
                 id: owned(id),

@@ -165,17 +165,13 @@ impl Config {
     }
 
     /// The store a job reads: its own for a backup job, the verified job's
-    /// for a verify job.
-    pub fn store_of(&self, job: &Job) -> &Store {
+    /// for a verify job. `None` only for a job that is not this
+    /// configuration's (validation resolves every job's store).
+    pub fn store_of(&self, job: &Job) -> Option<&Store> {
         let store = match &job.kind {
             JobKind::Backup(backup) => &backup.store,
-            JobKind::Verify(verify) => {
-                &self.jobs[&verify.verifies]
-                    .backup()
-                    .expect("validation: a verify job verifies a backup job")
-                    .store
-            }
+            JobKind::Verify(verify) => &self.jobs.get(&verify.verifies)?.backup()?.store,
         };
-        &self.stores[store]
+        self.stores.get(store)
     }
 }

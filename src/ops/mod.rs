@@ -10,9 +10,12 @@
 //! - [`apply`]: plan (or check a saved plan), then execute it.
 //! - [`status`]: evaluate the jobs' health, notify stale ones.
 //! - [`load`]: load the configuration and its digest for saved plans.
+//! - [`probe`]: load, validate and plan a configuration given as text,
+//!   against an empty host (the mutation test and the fuzz target).
 
 pub mod apply;
 pub mod load;
+pub mod probe;
 pub mod restore;
 pub mod run;
 pub mod status;

@@ -40,6 +40,25 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// A host with nothing on it: no units or cron entries, no history,
+    /// every destination empty and no job running. What the pure diff sees
+    /// for a first `plan` on a fresh host, without reading anything.
+    pub fn empty(config: &Config) -> Self {
+        Observed {
+            units_dir: config.settings.units_dir.clone(),
+            units: Vec::new(),
+            cron_file: config.settings.cron_file.clone(),
+            cron_entries: Vec::new(),
+            history: Ok(Vec::new()),
+            listings: config
+                .destinations
+                .keys()
+                .map(|name| (name.to_string(), Ok(Listing::default())))
+                .collect(),
+            running: BTreeMap::new(),
+        }
+    }
+
     /// Reads everything; a file of someone else's in cairn's way is an error.
     pub async fn read(config: &Config, host: &Host) -> Result<Self, PlanError> {
         let units_dir = host.local(&config.settings.units_dir);

@@ -195,12 +195,12 @@ fn read_write_paths(config: &Config, job: &Job) -> Vec<PathBuf> {
     let mut paths = vec![config.settings.state_dir.clone()];
     if let Some(backup) = job.backup() {
         for destination in &backup.to {
-            if let Destination::Local(local) = &config.destinations[destination] {
+            if let Some(Destination::Local(local)) = config.destinations.get(destination) {
                 paths.push(local.path.clone());
             }
         }
     }
-    if let Store::Sqlite(sqlite) = config.store_of(job) {
+    if let Some(Store::Sqlite(sqlite)) = config.store_of(job) {
         if let Some(dir) = sqlite.path.parent() {
             paths.push(dir.to_owned());
         }

@@ -11,6 +11,7 @@ mod converge;
 mod examples;
 mod invalid;
 mod layers;
+mod mutation;
 mod notify;
 mod plan;
 mod restore;

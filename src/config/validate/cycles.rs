@@ -36,16 +36,14 @@ pub(super) fn check_cycles(checker: &mut Checker, jobs: &BTreeMap<Name, Job>) {
         let mut edges: Vec<&Path> = cycle.edges.iter().map(|(_, _, at)| *at).collect();
         edges.sort_by_key(|p| checker.location(p).span.start);
         for at in edges {
-            let (job, target) = (
-                &at.0[1],
-                checker
-                    .tree
-                    .find(at)
-                    .and_then(Node::as_str)
-                    .unwrap_or_default(),
-            );
-            let job = match job {
-                Segment::Key(job) => job.as_str(),
+            let target = checker
+                .tree
+                .find(at)
+                .and_then(Node::as_str)
+                .unwrap_or_default();
+            // The edge's path is jobs.NAME.after[i] or jobs.NAME.verifies.
+            let job = match at.0.get(1) {
+                Some(Segment::Key(job)) => job.as_str(),
                 _ => "",
             };
             diagnostic = diagnostic.label(

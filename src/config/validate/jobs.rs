@@ -37,8 +37,7 @@ pub(super) fn check_jobs(
                     schedule,
                     schedules,
                 )
-                .then(|| schedules.get(schedule).cloned())
-                .flatten(),
+                .cloned(),
             raw::ScheduleRef::Inline(inline) => {
                 check_schedule(checker, &at("schedule"), None, inline.clone())
             }
@@ -60,7 +59,10 @@ pub(super) fn check_jobs(
                     "repeated",
                     "list each job once",
                 );
-            } else if checker.reference(&at_entry, "jobs", "job", other, jobs) {
+            } else if checker
+                .reference(&at_entry, "jobs", "job", other, jobs)
+                .is_some()
+            {
                 after.push(other.clone());
             }
         }
@@ -157,7 +159,7 @@ fn check_backup(
     let store = match &job.store {
         Some(store) => checker
             .reference(&at("store"), "stores", "store", store, stores)
-            .then(|| store.clone()),
+            .map(|_| store.clone()),
         None => {
             let names: Vec<&str> = stores.keys().map(Name::as_str).collect();
             let help = if names.is_empty() {
@@ -200,13 +202,16 @@ fn check_backup(
                 "list each destination once",
             );
             ok = false;
-        } else if checker.reference(
-            &at_entry,
-            "destinations",
-            "destination",
-            destination,
-            destinations,
-        ) {
+        } else if checker
+            .reference(
+                &at_entry,
+                "destinations",
+                "destination",
+                destination,
+                destinations,
+            )
+            .is_some()
+        {
             to.push(destination.clone());
         } else {
             ok = false;

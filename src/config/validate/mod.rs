@@ -86,17 +86,19 @@ impl Checker<'_> {
         );
     }
 
-    /// Checks that `name` (written at `at`) names an entry of `[section]`.
-    fn reference<T>(
+    /// The entry of `[section]` that `name` (written at `at`) names, or
+    /// `None` once the unknown name is reported. Callers use what it
+    /// returns, so nothing indexes by a name that was not found.
+    fn reference<'m, T>(
         &mut self,
         at: &Path,
         section: &str,
         what: &str,
         name: &Name,
-        existing: &BTreeMap<Name, T>,
-    ) -> bool {
-        if existing.contains_key(name) {
-            return true;
+        existing: &'m BTreeMap<Name, T>,
+    ) -> Option<&'m T> {
+        if let Some(found) = existing.get(name) {
+            return Some(found);
         }
         if self
             .broken
@@ -104,7 +106,7 @@ impl Checker<'_> {
             .any(|(s, n)| s == section && n == name.as_str())
         {
             // Already reported where it is defined.
-            return false;
+            return None;
         }
         let names: Vec<&str> = existing.keys().map(Name::as_str).collect();
         let mut help = if names.is_empty() {
@@ -124,7 +126,7 @@ impl Checker<'_> {
             format!("no {what} named `{name}`"),
             help,
         );
-        false
+        None
     }
 
     fn resolve(&self, path: &FsPath) -> PathBuf {

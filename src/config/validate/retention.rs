@@ -54,9 +54,9 @@ pub(super) fn check_job_retention(
             match policy {
                 raw::PolicyRef::Named(policy) => checker
                     .reference(at, "retention", "retention policy", policy, policies)
-                    .then(|| Retention {
+                    .map(|found| Retention {
                         name: Some(policy.clone()),
-                        policy: policies[policy].clone(),
+                        policy: found.clone(),
                     }),
                 raw::PolicyRef::Inline(policy) => {
                     check_keeps_something(checker, at, policy).then(|| Retention {

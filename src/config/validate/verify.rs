@@ -41,10 +41,7 @@ pub(super) fn check_verify(
         );
         return None;
     };
-    if !checker.reference(&at("verifies"), "jobs", "job", verifies, jobs) {
-        return None;
-    }
-    let target = &jobs[verifies];
+    let target = checker.reference(&at("verifies"), "jobs", "job", verifies, jobs)?;
     if target.kind == raw::JobKind::Verify {
         checker.error(
             &at("verifies"),
