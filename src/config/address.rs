@@ -294,7 +294,7 @@ impl FromStr for Address {
                 job: owned(job),
                 id: owned(id),
             })),
-            ["wal", destination, job] => Ok(Address::Wal(WalAddress {
+            (["wal", destination, job], _) => Ok(Address::Wal(WalAddress {
                 destination: owned(destination),
                 job: owned(job),
             })),

@@ -49,13 +49,14 @@ impl Observed {
             units: Vec::new(),
             cron_file: config.settings.cron_file.clone(),
             cron_entries: Vec::new(),
-            history: Ok(Vec::new()),
+            history: Ok(History::default()),
             listings: config
                 .destinations
                 .keys()
                 .map(|name| (name.to_string(), Ok(Listing::default())))
                 .collect(),
             running: BTreeMap::new(),
+            archives: crate::wal::Archives::new(),
         }
     }
 
