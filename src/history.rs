@@ -70,6 +70,35 @@ pub struct DestinationRecord {
 }
 
 impl RunRecord {
+    /// The record of run `id` of `job`, started at `started_at` by process
+    /// `pid`, which stopped before it recorded its outcome (killed, or the
+    /// host went down). The next run of the job writes it when it finds the
+    /// run's ID in the job's lock, `noticed_at`.
+    pub fn interrupted(
+        job: &str,
+        id: &str,
+        pid: &str,
+        started_at: DateTime<Utc>,
+        noticed_at: DateTime<Utc>,
+    ) -> Self {
+        RunRecord {
+            job: job.to_owned(),
+            id: id.to_owned(),
+            reason: Reason::Manual,
+            started_at,
+            finished_at: noticed_at.max(started_at),
+            outcome: Outcome::Failed,
+            error: Some(format!(
+                "interrupted: the run (pid {pid}) stopped before it recorded its outcome \
+                 (killed, or the host went down); what it left without a manifest is cleaned up"
+            )),
+            raw_size: 0,
+            stored_size: 0,
+            destinations: BTreeMap::new(),
+            verify: None,
+        }
+    }
+
     /// Why the run failed, one part per cause: the run's own error, then
     /// each destination's that does not merely repeat it ("aborted: <the
     /// run's error>" says nothing new). Empty for a successful run.

@@ -41,7 +41,14 @@ pub struct BackupOptions {
     pub store: Option<Store>,
     /// Where progress and warnings go.
     pub log: Log,
+    /// Told the run's artifact ID once it is picked, before anything is
+    /// written under it (`ops` notes it in the job's lock, so that a run
+    /// killed from here on is known to the next one).
+    pub on_id: Option<OnId>,
 }
+
+/// See [`BackupOptions::on_id`].
+pub type OnId = Box<dyn FnOnce(&str) + Send + Sync>;
 
 /// Runs the backup job `job` once and returns its record. The caller holds
 /// the job's lock and keeps the record.
@@ -207,6 +214,9 @@ impl<'a> Run<'a> {
             }
         }
         self.id = free_id(&destinations, self.job.name.as_str(), &self.id).await;
+        if let Some(on_id) = self.options.on_id.take() {
+            on_id(&self.id);
+        }
         if let Err(error) = run_hooks(
             &self.job.hooks.before,
             self.job.name.as_str(),

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod converge;
 mod examples;
+mod faults_kill;
 mod invalid;
 mod layers;
 mod notify;

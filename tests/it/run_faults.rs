@@ -180,7 +180,7 @@ fn a_second_run_of_a_running_job_is_refused() {
     let pid = first.pid().to_string();
     let lock = fixture.path().join("state/locks/app_db.lock");
     wait_for("the first run's lock", Duration::from_secs(10), || {
-        std::fs::read_to_string(&lock).is_ok_and(|holder| holder.trim() == pid)
+        std::fs::read_to_string(&lock).is_ok_and(|holder| holder.lines().next() == Some(&pid))
     });
     let second = fixture.run(LATER_NOW);
     assert_eq!(second.code, 1, "{}", second.stderr);

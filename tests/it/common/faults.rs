@@ -199,6 +199,17 @@ compression = "none"
         self.cairn_run(now).run()
     }
 
+    /// The command of `cairn run app_db` as of `now`, for a test that
+    /// starts it with pipes of its own.
+    pub fn run_command(&self, now: &str) -> Command {
+        self.cairn_run(now).into_command()
+    }
+
+    /// Replaces `from` with `to` in the configuration.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        self.sandbox.edit_config(from, to);
+    }
+
     pub fn spawn(&self, now: &str) -> Background {
         Background::spawn(self.cairn_run(now), self.path(), now)
     }
