@@ -156,19 +156,46 @@ fn a_full_local_target_fails_only_that_destination() {
     let earlier = fixture.good_run();
     let failed = fixture.run(FAULT_NOW);
     assert_eq!(failed.code, 1, "{}", failed.stderr);
+    // The error says how much room there was, where: a full tmpfs has none.
     assert_stderr(
         &failed,
         &[
             "error: job `app_db`: destination `local`: ",
             "No space left on device",
+            &format!(
+                " free at {}; make room there, then run the job again)",
+                fixture.local().display()
+            ),
         ],
     );
+    let free = failed
+        .stderr
+        .split_once(" free at ")
+        .and_then(|(before, _)| before.rsplit_once('('))
+        .map(|(_, amount)| amount)
+        .unwrap_or_default();
+    assert!(
+        free.ends_with(" B") || free.ends_with("iB"),
+        "no free space in:\n{}",
+        failed.stderr
+    );
+    // The partial file went with the rest of the failed copy.
     assert_eq!(fixture.local_snapshot(), earlier.local, "`local` changed");
     fixture.assert_complete_s3(FAULT_ID);
     fixture.assert_earlier_intact(&earlier);
     let record = fixture.record(FAULT_ID);
     assert_failed(&record, "No space left on device");
+    assert_failed(&record, " free at ");
     assert_outcomes(&record, "failed", "success");
+
+    // Once there is room again, the next run stores everywhere.
+    fixture.tmpfs.as_ref().unwrap().resize("16m");
+    let next = fixture.run(LATER_NOW);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    fixture.assert_complete_local(LATER_ID);
+    fixture.assert_complete_s3(LATER_ID);
+    fixture.assert_nothing_local(FAULT_ID);
+    fixture.assert_earlier_intact(&earlier);
 }
 
 #[test]

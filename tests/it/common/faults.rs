@@ -497,8 +497,17 @@ impl Tmpfs {
     }
 
     pub fn make_read_only(&self) {
+        self.remount("remount,ro");
+    }
+
+    /// Gives the filesystem `size` (e.g. "16m"): room again after a full disk.
+    pub fn resize(&self, size: &str) {
+        self.remount(&format!("remount,size={size}"));
+    }
+
+    fn remount(&self, options: &str) {
         let out = Command::new("mount")
-            .args(["-o", "remount,ro"])
+            .args(["-o", options])
             .arg(&self.path)
             .output()
             .expect("mount runs");
