@@ -311,6 +311,14 @@ impl ArtifactWriter for LocalArtifact {
                             std::fs::rename(&partial, &target)
                                 .and_then(|()| atomic::sync_dir(&dir))
                                 .map_err(|e| {
+                                    if !dir.exists() {
+                                        // The data went to a file without a name.
+                                        return DestinationError::Io(format!(
+                                            "the directory {} was deleted while the run \
+                                             wrote to it; nothing of this run is stored there",
+                                            dir.display()
+                                        ));
+                                    }
                                     io(format!("cannot rename to {}", target.display()), e)
                                 })?;
                             return Ok(());
@@ -332,7 +340,17 @@ impl ArtifactWriter for LocalArtifact {
         let path = self.dir.join(MANIFEST);
         let manifest = manifest.to_vec();
         let root = self.root.clone();
+        let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
+            // atomic::write_file would create the directory again: a
+            // manifest without the data it lists.
+            if !dir.exists() {
+                return Err(DestinationError::Io(format!(
+                    "the directory {} was deleted while the run wrote to it; \
+                     nothing of this run is stored there",
+                    dir.display()
+                )));
+            }
             atomic::write_file(&path, &manifest, 0o600)
                 .map_err(|e| io_at(&root, format!("cannot write {}", path.display()), e))
         })

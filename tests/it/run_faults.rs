@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::faults::{
-    assert_failed, assert_outcomes, assert_stderr, Fixture, Tmpfs, FAULT_ID, FAULT_NOW, GOOD_ID,
-    LATER_ID, LATER_NOW, MIB,
+    assert_failed, assert_outcomes, assert_stderr, Earlier, Fixture, Tmpfs, FAULT_ID, FAULT_NOW,
+    GOOD_ID, LATER_ID, LATER_NOW, MIB,
 };
 use crate::common::{wait_for, PrivateGarage};
 
@@ -196,6 +196,55 @@ fn a_full_local_target_fails_only_that_destination() {
     fixture.assert_complete_s3(LATER_ID);
     fixture.assert_nothing_local(FAULT_ID);
     fixture.assert_earlier_intact(&earlier);
+}
+
+#[test]
+fn a_local_target_deleted_mid_run_fails_only_that_destination() {
+    let fixture = Fixture::new("deleted", 24_000, "");
+    let earlier = fixture.good_run();
+    // About 5 MB/s, so the 25 MB dump takes 5 s.
+    fixture.set_mode("throttle 0.2");
+    let running = fixture.spawn(FAULT_NOW);
+    wait_for("4 MiB at `local`", Duration::from_secs(60), || {
+        fixture.partial_size() > 4 * MIB
+    });
+    // The operator (or a script) deletes the whole destination directory.
+    std::fs::remove_dir_all(fixture.local()).unwrap();
+    let failed = running.wait(Duration::from_secs(60));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let run_dir = fixture.local().join("app_db").join(FAULT_ID);
+    assert_stderr(
+        &failed,
+        &[
+            "error: job `app_db`: destination `local`: ",
+            &format!(
+                "the directory {} was deleted while the run wrote to it",
+                run_dir.display()
+            ),
+        ],
+    );
+    assert!(
+        !failed.stderr.contains("destination `offsite`"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!fixture.local().exists(), "the run recreated `local`");
+    fixture.assert_complete_s3(FAULT_ID);
+    let record = fixture.record(FAULT_ID);
+    assert_failed(&record, "was deleted while the run wrote to it");
+    assert_outcomes(&record, "failed", "success");
+
+    // The next run creates the directory again and stores everywhere.
+    fixture.set_mode("pass");
+    let next = fixture.run(LATER_NOW);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    fixture.assert_complete_local(LATER_ID);
+    fixture.assert_complete_s3(LATER_ID);
+    let s3_earlier = Earlier {
+        local: Default::default(),
+        s3: earlier.s3,
+    };
+    fixture.assert_earlier_intact(&s3_earlier);
 }
 
 #[test]
