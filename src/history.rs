@@ -38,6 +38,10 @@ pub struct RunRecord {
     /// Present on the records of verify runs (`cairn verify`, verify jobs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyRecord>,
+    /// What went wrong without failing the run: e.g. a dump tool that
+    /// exited 0 but wrote to stderr (what it wrote, bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// What a verify run restored and checked.
@@ -96,6 +100,7 @@ impl RunRecord {
             stored_size: 0,
             destinations: BTreeMap::new(),
             verify: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -170,6 +175,10 @@ pub fn table(records: &[RunRecord]) -> String {
                     .destinations
                     .iter()
                     .find_map(|(d, o)| o.error.as_ref().map(|e| format!("{d}: {e}")))
+            })
+            .or_else(|| {
+                let warning = record.warnings.first()?;
+                Some(format!("warning: {}", warning.lines().next().unwrap_or("")))
             })
             .unwrap_or_default();
         out.push_str(&format!(

@@ -28,7 +28,7 @@ use crate::manifest::{
 };
 use crate::output::Log;
 use crate::pipeline::{self, Chain, StreamSummary};
-use crate::stores::{self, Dumper, StoreError};
+use crate::stores::{self, Dumped, Dumper, StoreError};
 use hooks::run_hooks;
 use progress::Progress;
 
@@ -91,6 +91,8 @@ struct Run<'a> {
     started: std::time::Instant,
     /// Why the run failed as a whole.
     error: Option<String>,
+    /// What went wrong without failing the run.
+    warnings: Vec<String>,
     finished_at: Option<DateTime<Utc>>,
 }
 
@@ -118,6 +120,7 @@ impl<'a> Run<'a> {
             tools: BTreeMap::new(),
             started: std::time::Instant::now(),
             error: None,
+            warnings: Vec::new(),
             finished_at: None,
         }
     }
@@ -322,7 +325,16 @@ impl<'a> Run<'a> {
                 }
             }
             match result {
-                Ok(summary) => {
+                Ok((summary, dumped)) => {
+                    if !dumped.stderr.is_empty() {
+                        let warning = format!(
+                            "store `{}`: the dump of {stream} succeeded but wrote to stderr: {}",
+                            self.backup.store, dumped.stderr
+                        );
+                        self.log
+                            .warn(&format!("job `{}`: {warning}", self.job.name));
+                        self.warnings.push(warning);
+                    }
                     self.log.line(&format!(
                         "job {}: {stored}: {} read, {} stored, sha256 {}",
                         self.job.name,
@@ -514,6 +526,7 @@ impl<'a> Run<'a> {
             stored_size: self.streams.iter().map(|s| s.stored_size).sum(),
             destinations,
             verify: None,
+            warnings: self.warnings.clone(),
         }
     }
 }
@@ -527,13 +540,14 @@ fn produce(
     senders: Vec<mpsc::Sender<destinations::Message>>,
     progress: Arc<AtomicU64>,
     cancel: Cancel,
-) -> Result<StreamSummary, StreamError> {
+) -> Result<(StreamSummary, Dumped), StreamError> {
     let mut chain = Chain::new(compression, recipients, senders, progress, cancel.clone())
         .map_err(StreamError::Setup)?;
-    dumper
+    let dumped = dumper
         .dump(index, &mut chain, &cancel)
         .map_err(StreamError::Store)?;
-    chain.finish().map_err(StreamError::Finish)
+    let summary = chain.finish().map_err(StreamError::Finish)?;
+    Ok((summary, dumped))
 }
 
 /// Why one stream of a backup failed.

@@ -285,6 +285,7 @@ mod tests {
                 },
             )]),
             verify: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::common::faults::{
     assert_failed, assert_outcomes, assert_stderr, Earlier, Fixture, Tmpfs, FAULT_ID, FAULT_NOW,
-    GOOD_ID, LATER_ID, LATER_NOW, MIB,
+    GOOD_ID, GOOD_NOW, LATER_ID, LATER_NOW, MIB,
 };
 use crate::common::{wait_for, PrivateGarage};
 
@@ -340,4 +340,83 @@ fn sigterm_mid_dump_aborts_the_run() {
     );
     let left = fixture.leftover_processes();
     assert!(left.is_empty(), "the dump outlived the run: {left:?}");
+}
+
+#[test]
+fn a_dump_tool_killed_mid_stream_fails_the_run() {
+    let fixture = Fixture::new("tool_killed", 24_000, "");
+    let earlier = fixture.good_run();
+    // About 5 MB/s, so the 25 MB dump takes 5 s.
+    fixture.set_mode("throttle 0.2");
+    let running = fixture.spawn(FAULT_NOW);
+    // Past S3's first part of 8 MiB: a multipart upload is open.
+    wait_for("9 MiB at `local`", Duration::from_secs(60), || {
+        fixture.partial_size() > 9 * MIB
+    });
+    let pg_dump = libc::pid_t::try_from(fixture.tool_pid("pg_dump")).unwrap();
+    // SAFETY: kill(2) on the pg_dump of the run this test started.
+    assert_eq!(unsafe { libc::kill(pg_dump, libc::SIGKILL) }, 0);
+    let failed = running.wait(Duration::from_secs(60));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_stderr(
+        &failed,
+        &[
+            "error: job `app_db` failed: store `app_db`: `sh ",
+            " pg_dump ",
+            "was killed by a signal",
+        ],
+    );
+    // Nothing of the run counts, anywhere: no manifest, no data, no upload.
+    fixture.assert_unchanged(&earlier);
+    let record = fixture.record(FAULT_ID);
+    assert_failed(&record, "was killed by a signal");
+    assert_outcomes(&record, "failed", "failed");
+    let left = fixture.leftover_processes();
+    assert!(left.is_empty(), "the dump outlived the run: {left:?}");
+}
+
+#[test]
+fn a_dump_tool_that_warns_but_succeeds_keeps_its_stderr() {
+    let fixture = Fixture::new("tool_warns", 2_000, "");
+    fixture.set_mode("warn the table `t` has no primary key");
+    let warned = fixture.run(GOOD_NOW);
+    assert_eq!(warned.code, 0, "{}", warned.stderr);
+    // Shown as the run goes, and kept in the history.
+    let warning = "store `app_db`: the dump of db-";
+    assert_stderr(
+        &warned,
+        &[
+            &format!("warning: job `app_db`: {warning}"),
+            "succeeded but wrote to stderr: dump.sh: warning: the table `t` has no primary key",
+        ],
+    );
+    fixture.assert_complete_local(GOOD_ID);
+    fixture.assert_complete_s3(GOOD_ID);
+    let record = fixture.record(GOOD_ID);
+    assert_eq!(record["outcome"], "success", "{record:#}");
+    let kept = record["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        kept.starts_with(warning) && kept.ends_with("has no primary key"),
+        "{record:#}"
+    );
+    let history = fixture.cairn(&["history", "app_db"]).run();
+    assert!(
+        history.stdout.contains("warning: store `app_db`"),
+        "{}",
+        history.stdout
+    );
+
+    // 100 kB of it: the record keeps its end, bounded.
+    fixture.set_mode("warn-flood");
+    let flooded = fixture.run(FAULT_NOW);
+    assert_eq!(flooded.code, 0, "{}", flooded.stderr);
+    let record = fixture.record(FAULT_ID);
+    let kept = record["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        kept.ends_with("dump.sh: the end of a long warning"),
+        "{kept}"
+    );
+    assert!(kept.contains(": …www"), "no mark of the cut: {kept}");
+    assert!(kept.len() < 4_500, "{} bytes kept", kept.len());
+    assert!(flooded.stderr.len() < 6_000, "{}", flooded.stderr.len());
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use super::dsn::{split_password, with_database, Connection};
 use crate::cancel::Cancel;
 use crate::config::raw::{PostgresFormat, PostgresStore};
-use crate::stores::{Dumper, StoreError, ToolCommand};
+use crate::stores::{Dumped, Dumper, StoreError, ToolCommand};
 
 pub struct Postgres {
     name: String,
@@ -104,8 +104,9 @@ impl Dumper for Postgres {
         index: usize,
         out: &mut dyn Write,
         cancel: &Cancel,
-    ) -> Result<(), StoreError> {
-        self.stream_command(index).stream_to(out, cancel).map_err(|message| {
+    ) -> Result<Dumped, StoreError> {
+        let dumped = self.stream_command(index).stream_to(out, cancel);
+        dumped.map(|stderr| Dumped { stderr }).map_err(|message| {
             let error = StoreError::new(&self.name, message);
             if error.message.contains("password authentication failed") || error.message.contains("no password supplied") {
                 error.with_help(format!(

@@ -41,8 +41,19 @@ case $mode in
   "sleep "*)
     sleep "${mode#sleep }"
     exec "$@" ;;
+  "warn "*)
+    echo "dump.sh: warning: ${mode#warn }" >&2
+    exec "$@" ;;
+  warn-flood)
+    head -c 100000 /dev/zero | tr '\0' w >&2
+    echo >&2
+    echo "dump.sh: the end of a long warning" >&2
+    exec "$@" ;;
   "throttle "*)
-    "$@" | python3 -c '
+    # The dump's own status, not the throttle's: a dump killed mid-stream
+    # ends this script the same way (as `exec` would).
+    status=$(dirname "$0")/status
+    { "$@"; echo $? > "$status"; } | python3 -c '
 import sys, time
 delay = float(sys.argv[1])
 source, sink = sys.stdin.buffer, sys.stdout.buffer
@@ -53,7 +64,10 @@ while True:
     sink.write(chunk)
     sink.flush()
     time.sleep(delay)
-' "${mode#throttle }" ;;
+' "${mode#throttle }"
+    code=$(cat "$status")
+    if [ "$code" -gt 128 ]; then kill -$((code - 128)) $$; fi
+    exit "$code" ;;
   *)
     echo "dump.sh: unknown mode $mode" >&2
     exit 2 ;;
@@ -376,6 +390,21 @@ compression = "none"
     /// that is still running.
     pub fn leftover_processes(&self) -> Vec<String> {
         processes_with_env(&format!("CAIRN_FAULT_MARKER={}", self.marker))
+    }
+
+    /// The PID of the dump tool itself (`program`, e.g. `pg_dump`) that the
+    /// run started, once it runs.
+    pub fn tool_pid(&self, program: &str) -> u32 {
+        let mut found = None;
+        wait_for(program, Duration::from_secs(30), || {
+            found = self.leftover_processes().iter().find_map(|process| {
+                let (pid, command) = process.split_once(": ")?;
+                let first = command.split_whitespace().next()?;
+                (Path::new(first).file_name()? == program).then(|| pid.parse().ok())?
+            });
+            found.is_some()
+        });
+        found.unwrap()
     }
 
     /// Kills `garage`, the fixture's S3, once the run has sent a few parts;
