@@ -80,20 +80,48 @@ pub async fn record_run(
     task: Task,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
+    config.job(name)?;
+    let state = host.state_dir(&config.settings.state_dir);
+    let lock = lock_job(&state, name, options.now, &options.log)?;
+    record_run_locked(config, host, name, task, options, &lock).await
+}
+
+/// Takes the lock of job `name`, which every run and restore of the job
+/// holds; records the run that held it last as interrupted when that run
+/// was killed (see [`record_interrupted`]).
+pub fn lock_job(
+    state: &StateDir,
+    name: &str,
+    now: DateTime<Utc>,
+    log: &Log,
+) -> Result<Lock, LockError> {
+    let lock = lock::acquire(&state.job_lock(name), &format!("job `{name}`"))?;
+    record_interrupted(state, name, &lock.previous, now, log);
+    Ok(lock)
+}
+
+/// [`record_run`] for a caller that holds the job's lock already (`lock`,
+/// from [`lock_job`]): a forced restore's safety backup.
+pub async fn record_run_locked(
+    config: &Config,
+    host: &Host,
+    name: &str,
+    task: Task,
+    options: &RunOptions,
+    lock: &Lock,
+) -> Result<RunRecord, RunError> {
     let job = config.job(name)?;
     let state = host.state_dir(&config.settings.state_dir);
-    let lock = lock::acquire(&state.job_lock(name), &format!("job `{name}`"))?;
-    record_interrupted(&state, name, &lock.previous, options);
     let record = match (&job.kind, task) {
         (JobKind::Verify(_), _) | (JobKind::Backup(_), Task::Verify) => {
             verify_on_own_thread(config, job, options).await?
         }
         (JobKind::Backup(backup), Task::Declared) => {
-            let options = backup_options(options, None, &lock);
+            let options = backup_options(options, None, lock);
             backup::run(config, job, backup, options).await
         }
         (JobKind::Backup(backup), Task::SafetyBackup(store)) => {
-            let options = backup_options(options, Some(store), &lock);
+            let options = backup_options(options, Some(store), lock);
             backup::run(config, job, backup, options).await
         }
     };
@@ -109,7 +137,13 @@ pub async fn record_run(
 /// When the lock's last holder was a backup run that left no record (it was
 /// killed), records it as interrupted: its leftovers then go at once, with
 /// the tidy-up after this run, as those of any failed run.
-fn record_interrupted(state: &StateDir, job: &str, previous: &Holder, options: &RunOptions) {
+fn record_interrupted(
+    state: &StateDir,
+    job: &str,
+    previous: &Holder,
+    now: DateTime<Utc>,
+    log: &Log,
+) {
     let Some(id) = &previous.run else { return };
     let recorded = match history::read(state, Some(job)) {
         Ok(records) => records.iter().any(|record| &record.id == id),
@@ -119,15 +153,15 @@ fn record_interrupted(state: &StateDir, job: &str, previous: &Holder, options: &
     if recorded {
         return;
     }
-    let started_at = crate::destinations::id_time(id).unwrap_or(options.now);
-    let record = RunRecord::interrupted(job, id, &previous.pid, started_at, options.now);
-    options.log.warn(&format!(
+    let started_at = crate::destinations::id_time(id).unwrap_or(now);
+    let record = RunRecord::interrupted(job, id, &previous.pid, started_at, now);
+    log.warn(&format!(
         "job `{job}`: run {id} (pid {}) was interrupted before it recorded its outcome; \
          recorded it as failed, and what it left goes with the cleanup after this run",
         previous.pid
     ));
     if let Err(error) = history::append(state, &record) {
-        options.log.warn(&format!(
+        log.warn(&format!(
             "cannot record the interrupted run in {}: {error}",
             state.history().display()
         ));

@@ -10,6 +10,7 @@ mod common;
 mod converge;
 mod examples;
 mod faults_kill;
+mod faults_locks;
 mod invalid;
 mod layers;
 mod notify;

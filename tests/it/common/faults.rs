@@ -219,6 +219,13 @@ compression = "none"
         self.cairn_run(now).into_command()
     }
 
+    /// Appends `text` to the configuration (more stores, jobs…).
+    pub fn add_to_config(&self, text: &str) {
+        let config = self.sandbox.config();
+        let old = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{old}\n{text}")).unwrap();
+    }
+
     /// Replaces `from` with `to` in the configuration.
     pub fn edit_config(&self, from: &str, to: &str) {
         self.sandbox.edit_config(from, to);
