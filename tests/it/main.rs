@@ -11,6 +11,7 @@ mod converge;
 mod examples;
 mod faults_kill;
 mod faults_locks;
+mod faults_slow_s3;
 mod invalid;
 mod layers;
 mod notify;

@@ -49,6 +49,9 @@ case $mode in
     echo >&2
     echo "dump.sh: the end of a long warning" >&2
     exec "$@" ;;
+  "random "*)
+    # Incompressible data instead of the dump.
+    exec head -c "${mode#random }" /dev/urandom ;;
   "throttle "*)
     # The dump's own status, not the throttle's: a dump killed mid-stream
     # ends this script the same way (as `exec` would).
