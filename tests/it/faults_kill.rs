@@ -64,16 +64,26 @@ fn sigkill_at_random_points_leaves_no_broken_backup() {
     eprintln!("{timing:?}");
 
     let mut landed = BTreeMap::<&str, usize>::new();
-    for round in 1..=3 * KILLS {
-        if landed.values().sum::<usize>() >= KILLS {
+    let mut timing = timing;
+    for round in 1..=2 * KILLS {
+        if landed.values().sum::<usize>() >= KILLS && landed.len() == PHASES.len() {
             break;
         }
-        let phase = PHASES[round % PHASES.len()];
+        // Round-robin, skipping to a phase not hit yet once there are enough kills.
+        let mut phase = PHASES[round % PHASES.len()];
+        if landed.values().sum::<usize>() >= KILLS {
+            phase = *PHASES
+                .iter()
+                .find(|phase| !landed.contains_key(phase.name()))
+                .unwrap();
+        }
         let delay = timing.delay(phase, &mut random);
         let killed = kill_run(&fixture, &at(3 * round), phase, delay, timing.streams);
         eprintln!("round {round}: {phase:?} + {delay:?}: {killed:?}");
-        if killed == Killed::Landed {
-            *landed.entry(phase.name()).or_default() += 1;
+        match killed {
+            Killed::Landed => *landed.entry(phase.name()).or_default() += 1,
+            // The tidy-up is short, and shorter when there is less to prune.
+            Killed::Missed => timing.tidy /= 2,
         }
         wait_for(
             "the killed run's dump to end",
@@ -191,7 +201,8 @@ impl Timing {
         Timing {
             start: dumping,
             stream: *hashed.last().unwrap() - dumping,
-            tidy: ended - when("Backup ")[0],
+            // The first run has nothing to prune: later ones take longer.
+            tidy: (ended - when("Backup ")[0]).max(Duration::from_millis(100)),
             streams: hashed.len(),
         }
     }
@@ -201,8 +212,7 @@ impl Timing {
             Phase::Start => self.start,
             Phase::Stream => self.stream,
             Phase::Manifests => Duration::from_millis(30),
-            // The first run has nothing to prune: later ones take longer.
-            Phase::Tidy => self.tidy.max(Duration::from_millis(100)),
+            Phase::Tidy => self.tidy,
         };
         up_to.mul_f64(random.fraction())
     }
