@@ -129,7 +129,10 @@ mod tests {
         let mut recycler = Recycler::new(2);
         let (buffer, _) = filled(&mut recycler, 64);
         let first = recycler.hand_out(buffer);
-        assert!(!recycler.oldest_held(), "below the limit a new buffer is due");
+        assert!(
+            !recycler.oldest_held(),
+            "below the limit a new buffer is due"
+        );
         let (buffer, _) = filled(&mut recycler, 64);
         let second = recycler.hand_out(buffer);
         assert!(recycler.oldest_held(), "the first is still held");

@@ -99,6 +99,21 @@ fn sigkill_at_random_points_leaves_no_broken_backup() {
         // The next run cleans up, or `apply` does before it.
         let now = at(3 * round + 1);
         if round % 3 == 0 {
+            // The plan says which run left what, at once (no 24 h wait).
+            let plan = fixture.cairn(&["plan", "--json"]).now(&now).run();
+            assert_eq!(plan.code, 0, "{}", plan.stderr);
+            let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+            for action in plan["actions"].as_array().unwrap() {
+                if action["action"] == "cleanup" {
+                    let reason = action["reason"].as_str().unwrap();
+                    assert!(
+                        reason.contains("which was interrupted (pid ")
+                            || reason.contains("which ended without completing it"),
+                        "{action}"
+                    );
+                    eprintln!("  plan: {} ({reason})", action["address"]);
+                }
+            }
             let apply = fixture.cairn(&["apply", "--auto-approve"]).now(&now).run();
             assert_eq!(apply.code, 0, "apply after kill {round}:\n{}", apply.stderr);
             Destinations::read(&fixture).assert_clean(&format!("apply after kill {round}"));
