@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use crate::common::faults::{Fixture, FAULT_ID, FAULT_NOW, GOOD_ID, LATER_ID, LATER_NOW};
-use crate::common::{wait_for, Background};
+use crate::common::faults::{Fixture, FAULT_ID, GOOD_ID, LATER_ID, LATER_NOW};
+use crate::common::Background;
 
 #[test]
 fn a_running_job_blocks_a_second_run_and_a_restore_and_apply_skips_it() {
@@ -28,13 +28,7 @@ retention = { keep_last = 3 }
     );
     let earlier = fixture.good_run();
 
-    fixture.set_mode("sleep 8");
-    let first = fixture.spawn(FAULT_NOW);
-    let pid = first.pid().to_string();
-    let lock = fixture.path().join("state/locks/app_db.lock");
-    wait_for("the first run's lock", Duration::from_secs(10), || {
-        std::fs::read_to_string(&lock).is_ok_and(|holder| holder.lines().next() == Some(&pid))
-    });
+    let (first, pid) = fixture.spawn_holding_lock(8);
 
     // All three at once, while the first run sleeps before its dump.
     let spawn = |name: &str, args: &[&str]| {

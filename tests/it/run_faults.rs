@@ -1,6 +1,9 @@
 //! Failure injection for `cairn run` (SPEC §5, §10): a dump that dies
-//! mid-stream, an S3 server that goes away mid-upload, a read-only and a full
-//! local target, two runs of one job at once, a timeout and SIGTERM. Every
+//! mid-stream or whose tool is killed, a dump tool that warns, an S3 server
+//! that goes away mid-upload, a read-only, a full and a deleted local
+//! target, a timeout and SIGTERM (SIGKILL of cairn: `faults_kill`; one job
+//! run, restored and applied at once: `faults_locks`; a slow S3:
+//! `faults_slow_s3`). Every
 //! fault must exit 1 with a message that names what failed, leave nothing
 //! that counts as a backup where it hit, leave the earlier backup byte for
 //! byte intact, and be recorded as failed in the history.
@@ -17,7 +20,7 @@ use serde_json::Value;
 
 use crate::common::faults::{
     assert_failed, assert_outcomes, assert_stderr, Earlier, Fixture, Tmpfs, FAULT_ID, FAULT_NOW,
-    GOOD_ID, GOOD_NOW, LATER_ID, LATER_NOW, MIB,
+    GOOD_ID, GOOD_NOW, LATER_ID, LATER_NOW,
 };
 use crate::common::{wait_for, PrivateGarage};
 
@@ -203,11 +206,7 @@ fn a_local_target_deleted_mid_run_fails_only_that_destination() {
     let fixture = Fixture::new("deleted", 24_000, "");
     let earlier = fixture.good_run();
     // About 5 MB/s, so the 25 MB dump takes 5 s.
-    fixture.set_mode("throttle 0.2");
-    let running = fixture.spawn(FAULT_NOW);
-    wait_for("4 MiB at `local`", Duration::from_secs(60), || {
-        fixture.partial_size() > 4 * MIB
-    });
+    let running = fixture.spawn_streaming("0.2", 4);
     // The operator (or a script) deletes the whole destination directory.
     std::fs::remove_dir_all(fixture.local()).unwrap();
     let failed = running.wait(Duration::from_secs(60));
@@ -248,40 +247,6 @@ fn a_local_target_deleted_mid_run_fails_only_that_destination() {
 }
 
 #[test]
-fn a_second_run_of_a_running_job_is_refused() {
-    let fixture = Fixture::new("concurrent", 2_000, "");
-    let earlier = fixture.good_run();
-    fixture.set_mode("sleep 5");
-    let first = fixture.spawn(FAULT_NOW);
-    let pid = first.pid().to_string();
-    let lock = fixture.path().join("state/locks/app_db.lock");
-    wait_for("the first run's lock", Duration::from_secs(10), || {
-        std::fs::read_to_string(&lock).is_ok_and(|holder| holder.lines().next() == Some(&pid))
-    });
-    let second = fixture.run(LATER_NOW);
-    assert_eq!(second.code, 1, "{}", second.stderr);
-    assert_stderr(
-        &second,
-        &[&format!("job `app_db` is already running (pid {pid}")],
-    );
-    let first = first.wait(Duration::from_secs(60));
-    assert_eq!(first.code, 0, "the first run failed:\n{}", first.stderr);
-    fixture.assert_earlier_intact(&earlier);
-    fixture.assert_complete_local(FAULT_ID);
-    fixture.assert_complete_s3(FAULT_ID);
-    fixture.assert_nothing_local(LATER_ID);
-    fixture.assert_nothing_s3(LATER_ID);
-    // The refused run did nothing: the history holds the two that ran.
-    let runs: Vec<String> = fixture
-        .history()
-        .iter()
-        .map(|record| format!("{} {}", record["id"], record["outcome"]))
-        .collect();
-    let expected = [GOOD_ID, FAULT_ID].map(|id| format!("\"{id}\" \"success\""));
-    assert_eq!(runs, expected);
-}
-
-#[test]
 fn a_run_past_its_timeout_is_stopped() {
     let fixture = Fixture::new("timeout", 2_000, "timeout = \"2s\"\n");
     let earlier = fixture.good_run();
@@ -312,13 +277,9 @@ fn a_run_past_its_timeout_is_stopped() {
 fn sigterm_mid_dump_aborts_the_run() {
     let fixture = Fixture::new("sigterm", 24_000, "");
     let earlier = fixture.good_run();
-    // About 5 MB/s, so the 25 MB dump takes 5 s.
-    fixture.set_mode("throttle 0.2");
-    let running = fixture.spawn(FAULT_NOW);
-    // Past S3's first part of 8 MiB: a multipart upload is open.
-    wait_for("13 MiB at `local`", Duration::from_secs(60), || {
-        fixture.partial_size() > 13 * MIB
-    });
+    // About 5 MB/s, so the 25 MB dump takes 5 s; past S3's first part of
+    // 8 MiB a multipart upload is open.
+    let running = fixture.spawn_streaming("0.2", 13);
     let pid = libc::pid_t::try_from(running.pid()).unwrap();
     // SAFETY: kill(2) on the cairn this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
@@ -346,13 +307,9 @@ fn sigterm_mid_dump_aborts_the_run() {
 fn a_dump_tool_killed_mid_stream_fails_the_run() {
     let fixture = Fixture::new("tool_killed", 24_000, "");
     let earlier = fixture.good_run();
-    // About 5 MB/s, so the 25 MB dump takes 5 s.
-    fixture.set_mode("throttle 0.2");
-    let running = fixture.spawn(FAULT_NOW);
-    // Past S3's first part of 8 MiB: a multipart upload is open.
-    wait_for("9 MiB at `local`", Duration::from_secs(60), || {
-        fixture.partial_size() > 9 * MIB
-    });
+    // About 5 MB/s, so the 25 MB dump takes 5 s; past S3's first part of
+    // 8 MiB a multipart upload is open.
+    let running = fixture.spawn_streaming("0.2", 9);
     let pg_dump = libc::pid_t::try_from(fixture.tool_pid("pg_dump")).unwrap();
     // SAFETY: kill(2) on the pg_dump of the run this test started.
     assert_eq!(unsafe { libc::kill(pg_dump, libc::SIGKILL) }, 0);

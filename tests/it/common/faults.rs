@@ -417,15 +417,37 @@ compression = "none"
         found.unwrap()
     }
 
+    /// Starts the fault's run with the dump slowed down to 1 MiB every
+    /// `pause` seconds; returns it once more than `mib` MiB are at `local`.
+    pub fn spawn_streaming(&self, pause: &str, mib: u64) -> Background {
+        self.set_mode(&format!("throttle {pause}"));
+        let running = self.spawn(FAULT_NOW);
+        wait_for(
+            &format!("{mib} MiB at `local`"),
+            Duration::from_secs(60),
+            || self.partial_size() > mib * MIB,
+        );
+        running
+    }
+
+    /// Starts the fault's run with a dump that first sleeps `seconds`;
+    /// returns it, and its PID, once it holds the job's lock.
+    pub fn spawn_holding_lock(&self, seconds: u32) -> (Background, String) {
+        self.set_mode(&format!("sleep {seconds}"));
+        let running = self.spawn(FAULT_NOW);
+        let pid = running.pid().to_string();
+        let lock = self.path().join("state/locks/app_db.lock");
+        wait_for("the run's lock", Duration::from_secs(10), || {
+            std::fs::read_to_string(&lock).is_ok_and(|holder| holder.lines().next() == Some(&pid))
+        });
+        (running, pid)
+    }
+
     /// Kills `garage`, the fixture's S3, once the run has sent a few parts;
     /// returns the run, still going.
     pub fn kill_garage_mid_upload(&self, garage: &PrivateGarage) -> Background {
         // About 20 MB/s, so the 99 MB dump takes 5 s.
-        self.set_mode("throttle 0.05");
-        let running = self.spawn(FAULT_NOW);
-        wait_for("24 MiB at `local`", Duration::from_secs(60), || {
-            self.partial_size() > 24 * MIB
-        });
+        let running = self.spawn_streaming("0.05", 24);
         garage.kill();
         running
     }
