@@ -3,11 +3,13 @@
 //! it and an `apply`. The first run wins and completes; the second run and
 //! the restore exit 1 naming the holder's PID and do nothing; `apply` shows
 //! the job as running, leaves it alone and applies the rest (job `other`).
+//! And the other way round: a restore holds the job's lock to its end, so
+//! a run started meanwhile is refused the same way.
 
 use std::time::Duration;
 
-use crate::common::faults::{Fixture, FAULT_ID, GOOD_ID, LATER_ID, LATER_NOW};
-use crate::common::Background;
+use crate::common::faults::{Fixture, FAULT_ID, FAULT_NOW, GOOD_ID, LATER_ID, LATER_NOW};
+use crate::common::{wait_for, Background};
 
 #[test]
 fn a_running_job_blocks_a_second_run_and_a_restore_and_apply_skips_it() {
@@ -92,4 +94,47 @@ retention = { keep_last = 3 }
         .now(LATER_NOW)
         .run();
     assert_eq!(restored.code, 0, "{}", restored.stderr);
+}
+
+#[test]
+fn a_restore_holds_its_job_until_it_ends() {
+    let fixture = Fixture::new("restoring", 2_000, "");
+    fixture.good_run();
+    // The restore's safety backup dumps through dump.sh, which sleeps first.
+    fixture.set_mode("sleep 5");
+    let restore = Background::spawn(
+        fixture
+            .cairn(&["restore", "app_db", "--force"])
+            .now(LATER_NOW),
+        fixture.path(),
+        "restore",
+    );
+    let pid = restore.pid().to_string();
+    let lock = fixture.path().join("state/locks/app_db.lock");
+    wait_for("the restore's lock", Duration::from_secs(10), || {
+        std::fs::read_to_string(&lock).is_ok_and(|holder| holder.lines().next() == Some(&pid))
+    });
+    let run = fixture.run(FAULT_NOW);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("job `app_db` is already running (pid {pid}")),
+        "{}",
+        run.stderr
+    );
+    // The restore's own tools run through dump.sh too: no more sleeping.
+    fixture.set_mode("pass");
+    let restore = restore.wait(Duration::from_secs(60));
+    assert_eq!(restore.code, 0, "{}", restore.stderr);
+    fixture.assert_nothing_local(FAULT_ID);
+    fixture.assert_nothing_s3(FAULT_ID);
+    let reasons: Vec<String> = fixture
+        .history()
+        .iter()
+        .map(|record| format!("{} {}", record["reason"], record["outcome"]))
+        .collect();
+    assert_eq!(
+        reasons,
+        ["\"manual\" \"success\"", "\"safety\" \"success\""]
+    );
 }
