@@ -104,7 +104,10 @@ impl ToolCommand {
             command: self.display(),
             ending: match status.code() {
                 Some(code) => Ending::Exited(code),
-                None => Ending::Killed,
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    Ending::Killed(status.signal())
+                }
             },
             detail,
         }
@@ -313,16 +316,38 @@ pub enum ToolError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     Exited(i32),
-    Killed,
+    /// By this signal, when known.
+    Killed(Option<i32>),
 }
 
 impl std::fmt::Display for Ending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Ending::Exited(code) => write!(f, "exited {code}"),
-            Ending::Killed => f.write_str("was killed by a signal"),
+            Ending::Killed(Some(signal)) => match signal_name(*signal) {
+                Some(name) => write!(f, "was killed by {name}"),
+                None => write!(f, "was killed by signal {signal}"),
+            },
+            Ending::Killed(None) => f.write_str("was killed by a signal"),
         }
     }
+}
+
+/// The name of a signal that ends tools, e.g. `SIGKILL` (the OOM killer, or
+/// an operator), `SIGSEGV` (a crash).
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return None,
+    })
 }
 
 /// Reads `stream` to its end and keeps the last [`STDERR_LIMIT`] bytes,

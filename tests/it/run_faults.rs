@@ -320,13 +320,13 @@ fn a_dump_tool_killed_mid_stream_fails_the_run() {
         &[
             "error: job `app_db` failed: store `app_db`: `sh ",
             " pg_dump ",
-            "was killed by a signal",
+            "was killed by SIGKILL",
         ],
     );
     // Nothing of the run counts, anywhere: no manifest, no data, no upload.
     fixture.assert_unchanged(&earlier);
     let record = fixture.record(FAULT_ID);
-    assert_failed(&record, "was killed by a signal");
+    assert_failed(&record, "was killed by SIGKILL");
     assert_outcomes(&record, "failed", "failed");
     let left = fixture.leftover_processes();
     assert!(left.is_empty(), "the dump outlived the run: {left:?}");
