@@ -40,6 +40,10 @@ pub struct RunRecord {
     /// Present on the records of verify runs (`cairn verify`, verify jobs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyRecord>,
+    /// What went wrong without failing the run: e.g. a dump tool that
+    /// exited 0 but wrote to stderr (what it wrote, bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// What a verify run restored and checked.
@@ -72,6 +76,36 @@ pub struct DestinationRecord {
 }
 
 impl RunRecord {
+    /// The record of run `id` of `job`, started at `started_at` by process
+    /// `pid`, which stopped before it recorded its outcome (killed, or the
+    /// host went down). The next run of the job writes it when it finds the
+    /// run's ID in the job's lock, `noticed_at`.
+    pub fn interrupted(
+        job: &str,
+        id: &str,
+        pid: &str,
+        started_at: DateTime<Utc>,
+        noticed_at: DateTime<Utc>,
+    ) -> Self {
+        RunRecord {
+            job: job.to_owned(),
+            id: id.to_owned(),
+            reason: Reason::Manual,
+            started_at,
+            finished_at: noticed_at.max(started_at),
+            outcome: Outcome::Failed,
+            error: Some(format!(
+                "interrupted: the run (pid {pid}) stopped before it recorded its outcome \
+                 (killed, or the host went down); what it left without a manifest is cleaned up"
+            )),
+            raw_size: 0,
+            stored_size: 0,
+            destinations: BTreeMap::new(),
+            verify: None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// Why the run failed, one part per cause: the run's own error, then
     /// each destination's that does not merely repeat it ("aborted: <the
     /// run's error>" says nothing new). Empty for a successful run.
@@ -143,6 +177,10 @@ pub fn table(records: &[RunRecord]) -> String {
                     .destinations
                     .iter()
                     .find_map(|(d, o)| o.error.as_ref().map(|e| format!("{d}: {e}")))
+            })
+            .or_else(|| {
+                let warning = record.warnings.first()?;
+                Some(format!("warning: {}", warning.lines().next().unwrap_or("")))
             })
             .unwrap_or_default();
         out.push_str(&format!(

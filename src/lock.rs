@@ -1,9 +1,12 @@
 //! Lock files: one `apply` at a time, one run of a job at a time. The lock
 //! is the OS file lock (released when the process dies), and the file holds
-//! the holder's PID for messages.
+//! the holder's PID for messages and, once a backup run has picked it, the
+//! run's artifact ID. The file outlives its holder: a run ID in a free lock
+//! whose run left no history record names a run that was killed, whose
+//! leftovers can go at once.
 
 use std::fs::File;
-use std::io::{Read, Seek, Write};
+use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -27,8 +30,61 @@ pub enum LockError {
 
 /// A held lock; released when dropped.
 pub struct Lock {
-    _file: File,
+    file: File,
     pub path: PathBuf,
+    /// What the file said before this process took it: the last holder.
+    pub previous: Holder,
+}
+
+/// What a lock file says about its (last) holder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: String,
+    /// The artifact ID of the backup run that held the lock.
+    pub run: Option<String>,
+}
+
+impl Holder {
+    /// "PID\n" or "PID\nRUN-ID\n".
+    fn parse(text: &str) -> Self {
+        let mut lines = text.lines().map(str::trim);
+        Holder {
+            pid: lines.next().unwrap_or_default().to_owned(),
+            run: lines.next().filter(|id| !id.is_empty()).map(str::to_owned),
+        }
+    }
+}
+
+impl Lock {
+    /// A way to note the run's artifact ID in the lock file, for a task
+    /// that does not hold the lock itself (the backup engine).
+    pub fn run_note(&self) -> std::io::Result<RunNote> {
+        Ok(RunNote {
+            file: self.file.try_clone()?,
+        })
+    }
+}
+
+/// Writes the artifact ID of the run that holds a lock into its file.
+pub struct RunNote {
+    file: File,
+}
+
+impl RunNote {
+    /// Records `id` after the holder's PID and makes it durable: a killed
+    /// run is then known by the next one to take the lock.
+    pub fn record(&mut self, id: &str) -> std::io::Result<()> {
+        write_holder(&self.file, &format!("{}\n{id}\n", std::process::id()))?;
+        self.file.sync_data()
+    }
+}
+
+/// Replaces the lock file's text in place, so that a reader sees the old
+/// text or the new one over it, never an empty file without a PID.
+fn write_holder(file: &File, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(text.as_bytes(), 0)?;
+    file.set_len(text.len() as u64)
 }
 
 /// Takes the lock at `path` for `what` (e.g. "job `app_db`").
@@ -50,22 +106,22 @@ pub fn acquire(path: &Path, what: &str) -> Result<Lock, LockError> {
         .write(true)
         .open(path)
         .map_err(io)?;
+    let mut text = String::new();
     match file.try_lock() {
         Ok(()) => {
-            file.set_len(0).map_err(io)?;
-            file.rewind().map_err(io)?;
-            writeln!(file, "{}", std::process::id()).map_err(io)?;
+            let _ = file.read_to_string(&mut text);
+            write_holder(&file, &format!("{}\n", std::process::id())).map_err(io)?;
             Ok(Lock {
-                _file: file,
+                file,
                 path: path.to_owned(),
+                previous: Holder::parse(&text),
             })
         }
         Err(std::fs::TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
+            let _ = file.read_to_string(&mut text);
             Err(LockError::Held {
                 what: what.to_owned(),
-                pid: pid.trim().to_owned(),
+                pid: Holder::parse(&text).pid,
                 path: path.display().to_string(),
             })
         }
@@ -75,12 +131,25 @@ pub fn acquire(path: &Path, what: &str) -> Result<Lock, LockError> {
 
 /// The PID in a lock file when its lock is held by someone, without taking it.
 pub fn holder(path: &Path) -> Option<String> {
+    match peek(path)? {
+        (true, holder) => Some(holder.pid),
+        (false, _) => None,
+    }
+}
+
+/// Whether the lock at `path` is held now, and what its file says (the
+/// holder, or the last one), without taking it; `None` when there is no
+/// lock file.
+pub fn peek(path: &Path) -> Option<(bool, Holder)> {
     #[allow(clippy::disallowed_methods)] // Errors are ignored; the lock needs std's File.
     let file = File::options().read(true).write(true).open(path).ok()?;
-    match file.try_lock() {
-        Ok(()) => None,
-        Err(_) => fs_err::read_to_string(path)
-            .ok()
-            .map(|pid| pid.trim().to_owned()),
-    }
+    let held = match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(_) => true,
+    };
+    let text = fs_err::read_to_string(path).ok()?;
+    Some((held, Holder::parse(&text)))
 }

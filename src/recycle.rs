@@ -46,6 +46,14 @@ impl Recycler {
         BytesMut::with_capacity(capacity)
     }
 
+    /// Whether `take` would allocate beyond the buffers it follows because
+    /// the oldest is still held: the HTTP client lets go of a part's body a
+    /// moment after its upload ends, and a caller that can wait for that
+    /// keeps memory at `limit` buffers.
+    pub fn oldest_held(&self) -> bool {
+        self.out.len() >= self.limit && self.out.front().is_some_and(|oldest| !oldest.is_unique())
+    }
+
     /// Freezes `buffer` for sending and remembers it for `take`.
     pub fn hand_out(&mut self, buffer: BytesMut) -> Bytes {
         let bytes = buffer.freeze();
@@ -114,6 +122,23 @@ mod tests {
         let larger = recycler.take(4096);
         assert!(larger.capacity() >= 4096);
         assert!(recycler.out.is_empty());
+    }
+
+    #[test]
+    fn the_oldest_is_waited_for_only_when_the_limit_is_reached() {
+        let mut recycler = Recycler::new(2);
+        let (buffer, _) = filled(&mut recycler, 64);
+        let first = recycler.hand_out(buffer);
+        assert!(
+            !recycler.oldest_held(),
+            "below the limit a new buffer is due"
+        );
+        let (buffer, _) = filled(&mut recycler, 64);
+        let second = recycler.hand_out(buffer);
+        assert!(recycler.oldest_held(), "the first is still held");
+        drop(first);
+        assert!(!recycler.oldest_held());
+        drop(second);
     }
 
     #[test]

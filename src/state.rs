@@ -11,7 +11,8 @@
 //! ├── history/
 //! │   └── JOB.jsonl         one JSON line per run of JOB (SPEC §5)
 //! ├── locks/
-//! │   └── JOB.lock          one run of JOB at a time
+//! │   └── JOB.lock          one run of JOB at a time: the PID and run ID of
+//! │                         its (last) holder; a killed run is known by it
 //! └── notify/
 //!     └── stale/
 //!         └── JOB           a `stale` notification was sent for this episode

@@ -28,7 +28,7 @@ use crate::manifest::{
 };
 use crate::output::Log;
 use crate::pipeline::{self, Chain, StreamSummary};
-use crate::stores::{self, Dumper, StoreError};
+use crate::stores::{self, Dumped, Dumper, StoreError};
 use hooks::run_hooks;
 use progress::Progress;
 
@@ -41,7 +41,14 @@ pub struct BackupOptions {
     pub store: Option<Store>,
     /// Where progress and warnings go.
     pub log: Log,
+    /// Told the run's artifact ID once it is picked, before anything is
+    /// written under it (`ops` notes it in the job's lock, so that a run
+    /// killed from here on is known to the next one).
+    pub on_id: Option<OnId>,
 }
+
+/// See [`BackupOptions::on_id`].
+pub type OnId = Box<dyn FnOnce(&str) + Send + Sync>;
 
 /// Runs the backup job `job` once and returns its record. The caller holds
 /// the job's lock and keeps the record.
@@ -86,6 +93,8 @@ struct Run<'a> {
     started: std::time::Instant,
     /// Why the run failed as a whole.
     error: Option<String>,
+    /// What went wrong without failing the run.
+    warnings: Vec<String>,
     finished_at: Option<DateTime<Utc>>,
 }
 
@@ -114,6 +123,7 @@ impl<'a> Run<'a> {
             tools: BTreeMap::new(),
             started: std::time::Instant::now(),
             error: None,
+            warnings: Vec::new(),
             finished_at: None,
         }
     }
@@ -210,6 +220,9 @@ impl<'a> Run<'a> {
             }
         }
         self.id = free_id(&destinations, self.job.name.as_str(), &self.id).await;
+        if let Some(on_id) = self.options.on_id.take() {
+            on_id(&self.id);
+        }
         if let Err(error) = run_hooks(
             &self.job.hooks.before,
             self.job.name.as_str(),
@@ -315,7 +328,16 @@ impl<'a> Run<'a> {
                 }
             }
             match result {
-                Ok(summary) => {
+                Ok((summary, dumped)) => {
+                    if !dumped.stderr.is_empty() {
+                        let warning = format!(
+                            "store `{}`: the dump of {stream} succeeded but wrote to stderr: {}",
+                            self.backup.store, dumped.stderr
+                        );
+                        self.log
+                            .warn(&format!("job `{}`: {warning}", self.job.name));
+                        self.warnings.push(warning);
+                    }
                     self.log.line(&format!(
                         "job {}: {stored}: {} read, {} stored, sha256 {}",
                         self.job.name,
@@ -509,6 +531,7 @@ impl<'a> Run<'a> {
             stored_size: self.streams.iter().map(|s| s.stored_size).sum(),
             destinations,
             verify: None,
+            warnings: self.warnings.clone(),
         }
     }
 }
@@ -522,13 +545,14 @@ fn produce(
     senders: Vec<mpsc::Sender<destinations::Message>>,
     progress: Arc<AtomicU64>,
     cancel: Cancel,
-) -> Result<StreamSummary, StreamError> {
+) -> Result<(StreamSummary, Dumped), StreamError> {
     let mut chain = Chain::new(compression, recipients, senders, progress, cancel.clone())
         .map_err(StreamError::Setup)?;
-    dumper
+    let dumped = dumper
         .dump(index, &mut chain, &cancel)
         .map_err(StreamError::Store)?;
-    chain.finish().map_err(StreamError::Finish)
+    let summary = chain.finish().map_err(StreamError::Finish)?;
+    Ok((summary, dumped))
 }
 
 /// Why one stream of a backup failed.

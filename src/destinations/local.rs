@@ -184,8 +184,11 @@ impl Destination for LocalDestination {
         })
         .await
         .expect("the blocking task does not panic")
-        .map_err(|e| DestinationError::io(format!("cannot create {}", dir.display()), e))?;
-        Ok(Box::new(LocalArtifact { dir }))
+        .map_err(|e| io_at(&self.path, format!("cannot create {}", dir.display()), e))?;
+        Ok(Box::new(LocalArtifact {
+            dir,
+            root: self.path.clone(),
+        }))
     }
 }
 
@@ -429,6 +432,40 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 
 struct LocalArtifact {
     dir: PathBuf,
+    /// The destination's directory, whose free space a full disk reports.
+    root: PathBuf,
+}
+
+/// [`DestinationError::io`], and when the disk is full, how much room is
+/// left at the destination `root`: the operator sees how far off it was.
+fn io_at(root: &Path, context: String, error: std::io::Error) -> DestinationError {
+    // By kind: fs-err's errors (the manifest's atomic write) carry no OS code.
+    let full = matches!(
+        error.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    );
+    match free_space(root).filter(|_| full) {
+        Some(free) => DestinationError::Io(format!(
+            "{context}: {error} ({} free at {}; make room there, then run the job again)",
+            crate::format::human_bytes(free),
+            root.display()
+        )),
+        None => DestinationError::io(context, error),
+    }
+}
+
+/// The bytes an unprivileged user may still write on the filesystem of `path`.
+fn free_space(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: statvfs(3) fills `stat` from a NUL-terminated path.
+    if unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled `stat`.
+    let stat = unsafe { stat.assume_init() };
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 #[async_trait]
@@ -441,6 +478,8 @@ impl ArtifactWriter for LocalArtifact {
         let partial = self.dir.join(format!(".{name}.partial"));
         let target = self.dir.join(name);
         let dir = self.dir.clone();
+        let root = self.root.clone();
+        let io = move |context: String, error| io_at(&root, context, error);
         tokio::task::spawn_blocking(move || {
             let result = (|| {
                 let file = std::fs::OpenOptions::new()
@@ -448,9 +487,7 @@ impl ArtifactWriter for LocalArtifact {
                     .create_new(true)
                     .mode(0o600)
                     .open(&partial)
-                    .map_err(|e| {
-                        DestinationError::io(format!("cannot create {}", partial.display()), e)
-                    })?;
+                    .map_err(|e| io(format!("cannot create {}", partial.display()), e))?;
                 let mut file = file;
                 let mut written: u64 = 0;
                 let mut flushed: u64 = 0;
@@ -458,10 +495,7 @@ impl ArtifactWriter for LocalArtifact {
                     match message {
                         Message::Chunk(bytes) => {
                             file.write_all(&bytes).map_err(|e| {
-                                DestinationError::io(
-                                    format!("cannot write {}", partial.display()),
-                                    e,
-                                )
+                                io(format!("cannot write {}", partial.display()), e)
                             })?;
                             written += bytes.len() as u64;
                             if written - flushed >= WRITEBACK_STEP {
@@ -471,18 +505,20 @@ impl ArtifactWriter for LocalArtifact {
                         }
                         Message::Finish { .. } => {
                             file.sync_all().map_err(|e| {
-                                DestinationError::io(
-                                    format!("cannot fsync {}", partial.display()),
-                                    e,
-                                )
+                                io(format!("cannot fsync {}", partial.display()), e)
                             })?;
                             std::fs::rename(&partial, &target)
                                 .and_then(|()| atomic::sync_dir(&dir))
                                 .map_err(|e| {
-                                    DestinationError::io(
-                                        format!("cannot rename to {}", target.display()),
-                                        e,
-                                    )
+                                    if !dir.exists() {
+                                        // The data went to a file without a name.
+                                        return DestinationError::Io(format!(
+                                            "the directory {} was deleted while the run \
+                                             wrote to it; nothing of this run is stored there",
+                                            dir.display()
+                                        ));
+                                    }
+                                    io(format!("cannot rename to {}", target.display()), e)
                                 })?;
                             return Ok(());
                         }
@@ -502,9 +538,20 @@ impl ArtifactWriter for LocalArtifact {
     async fn commit(&mut self, manifest: &[u8]) -> Result<(), DestinationError> {
         let path = self.dir.join(MANIFEST);
         let manifest = manifest.to_vec();
+        let root = self.root.clone();
+        let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
+            // atomic::write_file would create the directory again: a
+            // manifest without the data it lists.
+            if !dir.exists() {
+                return Err(DestinationError::Io(format!(
+                    "the directory {} was deleted while the run wrote to it; \
+                     nothing of this run is stored there",
+                    dir.display()
+                )));
+            }
             atomic::write_file(&path, &manifest, 0o600)
-                .map_err(|e| DestinationError::io(format!("cannot write {}", path.display()), e))
+                .map_err(|e| io_at(&root, format!("cannot write {}", path.display()), e))
         })
         .await
         .expect("the blocking task does not panic")

@@ -289,6 +289,7 @@ mod tests {
                 },
             )]),
             verify: None,
+            warnings: Vec::new(),
         }
     }
 

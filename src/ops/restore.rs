@@ -8,10 +8,12 @@ use crate::manifest::Reason;
 use crate::restore::{self, RestoreError, RestoreOptions};
 use crate::state::Host;
 
-use super::run::{record_run, RunOptions, Task};
+use super::run::{lock_job, record_run_locked, RunOptions, Task};
+use crate::lock::Lock;
 
 /// Restores the artifact `options` selects of job `job`; returns the
-/// target's notes.
+/// target's notes. Holds the job's lock throughout, so that no run of the
+/// job dumps a half-restored store, and no restore starts while one runs.
 pub fn restore_job(
     runtime: &tokio::runtime::Handle,
     config: &Config,
@@ -19,11 +21,14 @@ pub fn restore_job(
     job: &str,
     options: &RestoreOptions<'_>,
 ) -> Result<Vec<String>, RestoreError> {
+    config.job(job)?;
+    let state = host.state_dir(&config.settings.state_dir);
+    let lock = lock_job(&state, job, options.now, &options.log)?;
     let mut options = options.clone();
     options.recovery.restore_command = restore_command(config, job);
     let options = &options;
     let mut safety_backup =
-        |store: Store| take_safety_backup(runtime, config, host, job, store, options);
+        |store: Store| take_safety_backup(runtime, config, host, job, store, options, &lock);
     restore::restore(runtime, config, job, options, &mut safety_backup)
 }
 
@@ -65,6 +70,7 @@ fn take_safety_backup(
     job: &str,
     store: Store,
     options: &RestoreOptions<'_>,
+    lock: &Lock,
 ) -> Result<(), RestoreError> {
     let run_options = RunOptions {
         reason: Reason::Safety,
@@ -73,12 +79,13 @@ fn take_safety_backup(
         log: options.log.clone(),
     };
     let record = runtime
-        .block_on(record_run(
+        .block_on(record_run_locked(
             config,
             host,
             job,
             Task::SafetyBackup(store),
             &run_options,
+            lock,
         ))
         .map_err(|e| RestoreError::SafetyBackupStart(Box::new(e)))?;
     if record.outcome == Outcome::Failed {

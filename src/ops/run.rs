@@ -8,15 +8,15 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::backup::{self, BackupOptions};
+use crate::backup::{self, BackupOptions, OnId};
 use crate::config::model::{Config, Job, JobKind, Store, UnknownJob};
 use crate::history::{self, Outcome, RunRecord};
-use crate::lock::{self, LockError};
+use crate::lock::{self, Holder, Lock, LockError};
 use crate::manifest::Reason;
 use crate::output::Log;
 use crate::plan::{self, Action, ActionKind, Address, PlanError, PlanOptions, Target};
 use crate::restore::verify::{self, VerifyOptions};
-use crate::state::Host;
+use crate::state::{Host, StateDir};
 
 /// How a job is run.
 #[derive(Debug, Clone)]
@@ -80,18 +80,49 @@ pub async fn record_run(
     task: Task,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
+    config.job(name)?;
+    let state = host.state_dir(&config.settings.state_dir);
+    let lock = lock_job(&state, name, options.now, &options.log)?;
+    record_run_locked(config, host, name, task, options, &lock).await
+}
+
+/// Takes the lock of job `name`, which every run and restore of the job
+/// holds; records the run that held it last as interrupted when that run
+/// was killed (see [`record_interrupted`]).
+pub fn lock_job(
+    state: &StateDir,
+    name: &str,
+    now: DateTime<Utc>,
+    log: &Log,
+) -> Result<Lock, LockError> {
+    let lock = lock::acquire(&state.job_lock(name), &format!("job `{name}`"))?;
+    record_interrupted(state, name, &lock.previous, now, log);
+    Ok(lock)
+}
+
+/// [`record_run`] for a caller that holds the job's lock already (`lock`,
+/// from [`lock_job`]): a forced restore's safety backup.
+pub async fn record_run_locked(
+    config: &Config,
+    host: &Host,
+    name: &str,
+    task: Task,
+    options: &RunOptions,
+    lock: &Lock,
+) -> Result<RunRecord, RunError> {
     let job = config.job(name)?;
     let state = host.state_dir(&config.settings.state_dir);
-    let _lock = lock::acquire(&state.job_lock(name), &format!("job `{name}`"))?;
     let record = match (&job.kind, task) {
         (JobKind::Verify(_), _) | (JobKind::Backup(_), Task::Verify) => {
             verify_on_own_thread(config, job, options).await?
         }
         (JobKind::Backup(backup), Task::Declared) => {
-            backup::run(config, job, backup, backup_options(options, None)).await
+            let options = backup_options(options, None, lock);
+            backup::run(config, job, backup, options).await
         }
         (JobKind::Backup(backup), Task::SafetyBackup(store)) => {
-            backup::run(config, job, backup, backup_options(options, Some(store))).await
+            let options = backup_options(options, Some(store), lock);
+            backup::run(config, job, backup, options).await
         }
     };
     if let Err(error) = history::append(&state, &record) {
@@ -103,12 +134,61 @@ pub async fn record_run(
     Ok(record)
 }
 
-fn backup_options(options: &RunOptions, store: Option<Store>) -> BackupOptions {
+/// When the lock's last holder was a backup run that left no record (it was
+/// killed), records it as interrupted: its leftovers then go at once, with
+/// the tidy-up after this run, as those of any failed run.
+fn record_interrupted(
+    state: &StateDir,
+    job: &str,
+    previous: &Holder,
+    now: DateTime<Utc>,
+    log: &Log,
+) {
+    let Some(id) = &previous.run else { return };
+    let recorded = match history::read(state, Some(job)) {
+        Ok(history) => history.records.iter().any(|record| &record.id == id),
+        // Unknown: better a cleanup that waits for the grace period.
+        Err(_) => true,
+    };
+    if recorded {
+        return;
+    }
+    let started_at = crate::destinations::id_time(id).unwrap_or(now);
+    let record = RunRecord::interrupted(job, id, &previous.pid, started_at, now);
+    log.warn(&format!(
+        "job `{job}`: run {id} (pid {}) was interrupted before it recorded its outcome; \
+         recorded it as failed, and what it left goes with the cleanup after this run",
+        previous.pid
+    ));
+    if let Err(error) = history::append(state, &record) {
+        log.warn(&format!(
+            "cannot record the interrupted run in {}: {error}",
+            state.history().display()
+        ));
+    }
+}
+
+fn backup_options(options: &RunOptions, store: Option<Store>, lock: &Lock) -> BackupOptions {
+    let log = options.log.clone();
+    let on_id: OnId = match lock.run_note() {
+        Ok(mut note) => Box::new(move |id: &str| {
+            if let Err(error) = note.record(id) {
+                log.warn(&format!("cannot note run {id} in its lock file: {error}"));
+            }
+        }),
+        Err(error) => {
+            let path = lock.path.display().to_string();
+            Box::new(move |_: &str| {
+                log.warn(&format!("cannot note the run in {path}: {error}"));
+            })
+        }
+    };
     BackupOptions {
         reason: options.reason,
         now: options.now,
         store,
         log: options.log.clone(),
+        on_id: Some(on_id),
     }
 }
 

@@ -438,6 +438,11 @@ fn cleanup(
             Some(format!(
                 "{what} left by run {id}, which ended without completing it"
             ))
+        } else if let Some(run) = observed.interrupted.get(job).filter(|run| run.id == id) {
+            Some(format!(
+                "{what} left by run {id}, which was interrupted (pid {} stopped before it recorded its outcome)",
+                run.pid
+            ))
         } else if crate::destinations::id_time(id).is_some_and(|t| now - t > grace) {
             Some(format!(
                 "{what}, older than {CLEANUP_GRACE_HOURS}h: an interrupted run"

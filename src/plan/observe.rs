@@ -37,6 +37,16 @@ pub struct Observed {
     pub running: BTreeMap<String, String>,
     /// The WAL archives of basebackup jobs.
     pub archives: crate::wal::Archives,
+    /// Backup runs that were killed: the run ID their job's free lock still
+    /// names, of a run the history does not know, by job, with its PID.
+    pub interrupted: BTreeMap<String, Interrupted>,
+}
+
+/// A backup run that stopped before it recorded its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    pub id: String,
+    pub pid: String,
 }
 
 impl Observed {
@@ -57,6 +67,7 @@ impl Observed {
                 .collect(),
             running: BTreeMap::new(),
             archives: crate::wal::Archives::new(),
+            interrupted: BTreeMap::new(),
         }
     }
 
@@ -85,12 +96,26 @@ impl Observed {
             jobs.extend(listing.artifacts.iter().map(|found| found.job.as_str()));
             jobs.extend(listing.uploads.iter().map(|upload| upload.job.as_str()));
         }
-        let running = jobs
-            .into_iter()
-            .filter_map(|job| {
-                crate::lock::holder(&state.job_lock(job)).map(|pid| (job.to_owned(), pid))
-            })
-            .collect();
+        let mut running = BTreeMap::new();
+        let mut interrupted = BTreeMap::new();
+        for job in jobs {
+            match crate::lock::peek(&state.job_lock(job)) {
+                Some((true, holder)) => {
+                    running.insert(job.to_owned(), holder.pid);
+                }
+                Some((false, holder)) => {
+                    let Some(id) = holder.run else { continue };
+                    let recorded = history.as_ref().map_or(true, |records| {
+                        records.records.iter().any(|r| r.job == job && r.id == id)
+                    });
+                    if !recorded {
+                        let pid = holder.pid;
+                        interrupted.insert(job.to_owned(), Interrupted { id, pid });
+                    }
+                }
+                None => {}
+            }
+        }
 
         let archives = crate::wal::read_archives(config).await;
         Ok(Observed {
@@ -102,6 +127,7 @@ impl Observed {
             history,
             listings,
             running,
+            interrupted,
         })
     }
 }

@@ -50,6 +50,10 @@ pub enum RestoreError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     UnknownJob(#[from] crate::config::model::UnknownJob),
+    /// A run or another restore of the job holds its lock.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Locked(#[from] crate::lock::LockError),
 }
 
 impl RestoreError {

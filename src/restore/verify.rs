@@ -96,6 +96,7 @@ pub fn verify(
         stored_size: run.stored_size,
         destinations: BTreeMap::new(),
         verify: Some(run.record),
+        warnings: Vec::new(),
     }
 }
 

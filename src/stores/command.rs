@@ -104,15 +104,21 @@ impl ToolCommand {
             command: self.display(),
             ending: match status.code() {
                 Some(code) => Ending::Exited(code),
-                None => Ending::Killed,
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    Ending::Killed(status.signal())
+                }
             },
             detail,
         }
     }
 
     /// Runs the tool, streaming its stdout into `out`. Fails when the tool
-    /// exits non-zero, is killed, or `out` refuses the bytes.
-    pub fn stream_to(&self, out: &mut dyn Write, cancel: &Cancel) -> Result<(), ToolError> {
+    /// exits non-zero, is killed, or `out` refuses the bytes. On success,
+    /// returns what the tool said on stderr (its end, at most
+    /// [`STDERR_LIMIT`] bytes; empty when it said nothing), which the run
+    /// keeps as a warning.
+    pub fn stream_to(&self, out: &mut dyn Write, cancel: &Cancel) -> Result<String, ToolError> {
         let mut child = self
             .command()
             .stdin(Stdio::null())
@@ -141,17 +147,7 @@ impl ToolCommand {
         drop(stdout);
         let status = child.wait();
         cancel.unregister(child.id());
-        let stderr = String::from_utf8_lossy(&stderr_reader.join().unwrap_or_default())
-            .trim()
-            .to_owned();
-        let stderr = stderr
-            .chars()
-            .rev()
-            .take(STDERR_LIMIT)
-            .collect::<String>()
-            .chars()
-            .rev()
-            .collect::<String>();
+        let stderr = stderr_text(stderr_reader.join().unwrap_or_default());
         if let Some(reason) = cancel.reason() {
             return Err(self.stopped(reason));
         }
@@ -161,7 +157,7 @@ impl ToolCommand {
         })?;
         let status = status.map_err(|e| self.wait_error(e))?;
         if status.success() {
-            return Ok(());
+            return Ok(stderr);
         }
         Err(self.failed(status, stderr))
     }
@@ -320,22 +316,46 @@ pub enum ToolError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     Exited(i32),
-    Killed,
+    /// By this signal, when known.
+    Killed(Option<i32>),
 }
 
 impl std::fmt::Display for Ending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Ending::Exited(code) => write!(f, "exited {code}"),
-            Ending::Killed => f.write_str("was killed by a signal"),
+            Ending::Killed(Some(signal)) => match signal_name(*signal) {
+                Some(name) => write!(f, "was killed by {name}"),
+                None => write!(f, "was killed by signal {signal}"),
+            },
+            Ending::Killed(None) => f.write_str("was killed by a signal"),
         }
     }
 }
 
-/// Reads `stream` to its end and keeps the last [`STDERR_LIMIT`] bytes.
+/// The name of a signal that ends tools, e.g. `SIGKILL` (the OOM killer, or
+/// an operator), `SIGSEGV` (a crash).
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return None,
+    })
+}
+
+/// Reads `stream` to its end and keeps the last [`STDERR_LIMIT`] bytes,
+/// after "…" when there was more.
 fn tail_of(stream: &mut dyn Read) -> Vec<u8> {
     let mut tail = Vec::new();
     let mut buffer = [0u8; 8192];
+    let mut cut = false;
     while let Ok(n) = stream.read(&mut buffer) {
         if n == 0 {
             break;
@@ -343,12 +363,28 @@ fn tail_of(stream: &mut dyn Read) -> Vec<u8> {
         tail.extend_from_slice(&buffer[..n]);
         if tail.len() > 2 * STDERR_LIMIT {
             tail.drain(..tail.len() - STDERR_LIMIT);
+            cut = true;
         }
     }
     if tail.len() > STDERR_LIMIT {
         tail.drain(..tail.len() - STDERR_LIMIT);
+        cut = true;
+    }
+    if cut {
+        tail.splice(0..0, "…".bytes());
     }
     tail
+}
+
+/// A tool's stderr as text: what [`tail_of`] kept, trimmed, cut to
+/// [`STDERR_LIMIT`] characters.
+fn stderr_text(tail: Vec<u8>) -> String {
+    let text = String::from_utf8_lossy(&tail);
+    let text = text.trim();
+    match text.char_indices().rev().nth(STDERR_LIMIT - 1) {
+        Some((at, _)) if at > 0 => format!("…{}", &text[at..]),
+        _ => text.to_owned(),
+    }
 }
 
 /// Asks for a 1 MiB pipe instead of Linux's 64 KiB, so the dump tool can run

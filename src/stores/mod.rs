@@ -57,6 +57,14 @@ impl StoreError {
     }
 }
 
+/// What a stream's dump that succeeded has to say.
+#[derive(Debug, Default)]
+pub struct Dumped {
+    /// What the dump tool said on stderr although it exited 0 (its end,
+    /// bounded); empty when it said nothing. The run keeps it as a warning.
+    pub stderr: String,
+}
+
 /// How one store is dumped.
 pub trait Dumper: Send {
     /// The streams of an artifact, in order, e.g. `db-app.pgdump`, `globals.sql`.
@@ -68,7 +76,7 @@ pub trait Dumper: Send {
         index: usize,
         out: &mut dyn Write,
         cancel: &Cancel,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Dumped, StoreError>;
 
     /// Where the data comes from, for the manifest (no passwords).
     fn source(&self) -> String;

@@ -1,6 +1,9 @@
 //! Failure injection for `cairn run` (SPEC §5, §10): a dump that dies
-//! mid-stream, an S3 server that goes away mid-upload, a read-only and a full
-//! local target, two runs of one job at once, a timeout and SIGTERM. Every
+//! mid-stream or whose tool is killed, a dump tool that warns, an S3 server
+//! that goes away mid-upload, a read-only, a full and a deleted local
+//! target, a timeout and SIGTERM (SIGKILL of cairn: `faults_kill`; one job
+//! run, restored and applied at once: `faults_locks`; a slow S3:
+//! `faults_slow_s3`). Every
 //! fault must exit 1 with a message that names what failed, leave nothing
 //! that counts as a backup where it hit, leave the earlier backup byte for
 //! byte intact, and be recorded as failed in the history.
@@ -16,8 +19,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::faults::{
-    assert_failed, assert_outcomes, assert_stderr, Fixture, Tmpfs, FAULT_ID, FAULT_NOW, GOOD_ID,
-    LATER_ID, LATER_NOW, MIB,
+    assert_failed, assert_outcomes, assert_stderr, Earlier, Fixture, Tmpfs, FAULT_ID, FAULT_NOW,
+    GOOD_ID, GOOD_NOW, LATER_ID, LATER_NOW,
 };
 use crate::common::{wait_for, PrivateGarage};
 
@@ -156,53 +159,91 @@ fn a_full_local_target_fails_only_that_destination() {
     let earlier = fixture.good_run();
     let failed = fixture.run(FAULT_NOW);
     assert_eq!(failed.code, 1, "{}", failed.stderr);
+    // The error says how much room there was, where: a full tmpfs has none.
     assert_stderr(
         &failed,
         &[
             "error: job `app_db`: destination `local`: ",
             "No space left on device",
+            &format!(
+                " free at {}; make room there, then run the job again)",
+                fixture.local().display()
+            ),
         ],
     );
+    let free = failed
+        .stderr
+        .split_once(" free at ")
+        .and_then(|(before, _)| before.rsplit_once('('))
+        .map(|(_, amount)| amount)
+        .unwrap_or_default();
+    assert!(
+        free.ends_with(" B") || free.ends_with("iB"),
+        "no free space in:\n{}",
+        failed.stderr
+    );
+    // The partial file went with the rest of the failed copy.
     assert_eq!(fixture.local_snapshot(), earlier.local, "`local` changed");
     fixture.assert_complete_s3(FAULT_ID);
     fixture.assert_earlier_intact(&earlier);
     let record = fixture.record(FAULT_ID);
     assert_failed(&record, "No space left on device");
+    assert_failed(&record, " free at ");
     assert_outcomes(&record, "failed", "success");
+
+    // Once there is room again, the next run stores everywhere.
+    fixture.tmpfs.as_ref().unwrap().resize("16m");
+    let next = fixture.run(LATER_NOW);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    fixture.assert_complete_local(LATER_ID);
+    fixture.assert_complete_s3(LATER_ID);
+    fixture.assert_nothing_local(FAULT_ID);
+    fixture.assert_earlier_intact(&earlier);
 }
 
 #[test]
-fn a_second_run_of_a_running_job_is_refused() {
-    let fixture = Fixture::new("concurrent", 2_000, "");
+fn a_local_target_deleted_mid_run_fails_only_that_destination() {
+    let fixture = Fixture::new("deleted", 24_000, "");
     let earlier = fixture.good_run();
-    fixture.set_mode("sleep 5");
-    let first = fixture.spawn(FAULT_NOW);
-    let pid = first.pid().to_string();
-    let lock = fixture.path().join("state/locks/app_db.lock");
-    wait_for("the first run's lock", Duration::from_secs(10), || {
-        std::fs::read_to_string(&lock).is_ok_and(|holder| holder.trim() == pid)
-    });
-    let second = fixture.run(LATER_NOW);
-    assert_eq!(second.code, 1, "{}", second.stderr);
+    // About 5 MB/s, so the 25 MB dump takes 5 s.
+    let running = fixture.spawn_streaming("0.2", 4);
+    // The operator (or a script) deletes the whole destination directory.
+    std::fs::remove_dir_all(fixture.local()).unwrap();
+    let failed = running.wait(Duration::from_secs(60));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let run_dir = fixture.local().join("app_db").join(FAULT_ID);
     assert_stderr(
-        &second,
-        &[&format!("job `app_db` is already running (pid {pid}")],
+        &failed,
+        &[
+            "error: job `app_db`: destination `local`: ",
+            &format!(
+                "the directory {} was deleted while the run wrote to it",
+                run_dir.display()
+            ),
+        ],
     );
-    let first = first.wait(Duration::from_secs(60));
-    assert_eq!(first.code, 0, "the first run failed:\n{}", first.stderr);
-    fixture.assert_earlier_intact(&earlier);
-    fixture.assert_complete_local(FAULT_ID);
+    assert!(
+        !failed.stderr.contains("destination `offsite`"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!fixture.local().exists(), "the run recreated `local`");
     fixture.assert_complete_s3(FAULT_ID);
-    fixture.assert_nothing_local(LATER_ID);
-    fixture.assert_nothing_s3(LATER_ID);
-    // The refused run did nothing: the history holds the two that ran.
-    let runs: Vec<String> = fixture
-        .history()
-        .iter()
-        .map(|record| format!("{} {}", record["id"], record["outcome"]))
-        .collect();
-    let expected = [GOOD_ID, FAULT_ID].map(|id| format!("\"{id}\" \"success\""));
-    assert_eq!(runs, expected);
+    let record = fixture.record(FAULT_ID);
+    assert_failed(&record, "was deleted while the run wrote to it");
+    assert_outcomes(&record, "failed", "success");
+
+    // The next run creates the directory again and stores everywhere.
+    fixture.set_mode("pass");
+    let next = fixture.run(LATER_NOW);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    fixture.assert_complete_local(LATER_ID);
+    fixture.assert_complete_s3(LATER_ID);
+    let s3_earlier = Earlier {
+        local: Default::default(),
+        s3: earlier.s3,
+    };
+    fixture.assert_earlier_intact(&s3_earlier);
 }
 
 #[test]
@@ -236,13 +277,9 @@ fn a_run_past_its_timeout_is_stopped() {
 fn sigterm_mid_dump_aborts_the_run() {
     let fixture = Fixture::new("sigterm", 24_000, "");
     let earlier = fixture.good_run();
-    // About 5 MB/s, so the 25 MB dump takes 5 s.
-    fixture.set_mode("throttle 0.2");
-    let running = fixture.spawn(FAULT_NOW);
-    // Past S3's first part of 8 MiB: a multipart upload is open.
-    wait_for("13 MiB at `local`", Duration::from_secs(60), || {
-        fixture.partial_size() > 13 * MIB
-    });
+    // About 5 MB/s, so the 25 MB dump takes 5 s; past S3's first part of
+    // 8 MiB a multipart upload is open.
+    let running = fixture.spawn_streaming("0.2", 13);
     let pid = libc::pid_t::try_from(running.pid()).unwrap();
     // SAFETY: kill(2) on the cairn this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
@@ -264,4 +301,79 @@ fn sigterm_mid_dump_aborts_the_run() {
     );
     let left = fixture.leftover_processes();
     assert!(left.is_empty(), "the dump outlived the run: {left:?}");
+}
+
+#[test]
+fn a_dump_tool_killed_mid_stream_fails_the_run() {
+    let fixture = Fixture::new("tool_killed", 24_000, "");
+    let earlier = fixture.good_run();
+    // About 5 MB/s, so the 25 MB dump takes 5 s; past S3's first part of
+    // 8 MiB a multipart upload is open.
+    let running = fixture.spawn_streaming("0.2", 9);
+    let pg_dump = libc::pid_t::try_from(fixture.tool_pid("pg_dump")).unwrap();
+    // SAFETY: kill(2) on the pg_dump of the run this test started.
+    assert_eq!(unsafe { libc::kill(pg_dump, libc::SIGKILL) }, 0);
+    let failed = running.wait(Duration::from_secs(60));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_stderr(
+        &failed,
+        &[
+            "error: job `app_db` failed: store `app_db`: `sh ",
+            " pg_dump ",
+            "was killed by SIGKILL",
+        ],
+    );
+    // Nothing of the run counts, anywhere: no manifest, no data, no upload.
+    fixture.assert_unchanged(&earlier);
+    let record = fixture.record(FAULT_ID);
+    assert_failed(&record, "was killed by SIGKILL");
+    assert_outcomes(&record, "failed", "failed");
+    let left = fixture.leftover_processes();
+    assert!(left.is_empty(), "the dump outlived the run: {left:?}");
+}
+
+#[test]
+fn a_dump_tool_that_warns_but_succeeds_keeps_its_stderr() {
+    let fixture = Fixture::new("tool_warns", 2_000, "");
+    fixture.set_mode("warn the table `t` has no primary key");
+    let warned = fixture.run(GOOD_NOW);
+    assert_eq!(warned.code, 0, "{}", warned.stderr);
+    // Shown as the run goes, and kept in the history.
+    let warning = "store `app_db`: the dump of db-";
+    assert_stderr(
+        &warned,
+        &[
+            &format!("warning: job `app_db`: {warning}"),
+            "succeeded but wrote to stderr: dump.sh: warning: the table `t` has no primary key",
+        ],
+    );
+    fixture.assert_complete_local(GOOD_ID);
+    fixture.assert_complete_s3(GOOD_ID);
+    let record = fixture.record(GOOD_ID);
+    assert_eq!(record["outcome"], "success", "{record:#}");
+    let kept = record["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        kept.starts_with(warning) && kept.ends_with("has no primary key"),
+        "{record:#}"
+    );
+    let history = fixture.cairn(&["history", "app_db"]).run();
+    assert!(
+        history.stdout.contains("warning: store `app_db`"),
+        "{}",
+        history.stdout
+    );
+
+    // 100 kB of it: the record keeps its end, bounded.
+    fixture.set_mode("warn-flood");
+    let flooded = fixture.run(FAULT_NOW);
+    assert_eq!(flooded.code, 0, "{}", flooded.stderr);
+    let record = fixture.record(FAULT_ID);
+    let kept = record["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        kept.ends_with("dump.sh: the end of a long warning"),
+        "{kept}"
+    );
+    assert!(kept.contains(": …www"), "no mark of the cut: {kept}");
+    assert!(kept.len() < 4_500, "{} bytes kept", kept.len());
+    assert!(flooded.stderr.len() < 6_000, "{}", flooded.stderr.len());
 }

@@ -3,6 +3,7 @@
 //! is written last, and `abort` removes everything the writer began.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -96,6 +97,20 @@ impl ArtifactWriter for S3Artifact {
     }
 }
 
+/// How long a stream waits for the HTTP client to let go of an uploaded
+/// part's buffer before it takes a new one.
+const BUFFER_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Waits, up to [`BUFFER_PATIENCE`], until the part buffer to reuse is free:
+/// otherwise a new one is allocated, and memory grows by a part (8 MiB or
+/// more) each time the client is slow to drop one.
+async fn wait_for_buffer(parts: &Parts) {
+    let deadline = tokio::time::Instant::now() + BUFFER_PATIENCE;
+    while parts.waiting_for_buffer() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 impl S3Artifact {
     /// Streams `chunks` to `key`. On error the caller cleans up `multipart`.
     async fn upload_object(
@@ -111,6 +126,7 @@ impl S3Artifact {
                 Some(Message::Chunk(mut bytes)) => {
                     received += bytes.len() as u64;
                     while !bytes.is_empty() {
+                        wait_for_buffer(&parts).await;
                         let Some((number, part)) = parts.fill(&mut bytes) else {
                             continue;
                         };

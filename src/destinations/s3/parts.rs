@@ -70,6 +70,12 @@ impl Parts {
         None
     }
 
+    /// Whether the next byte needs a buffer that the HTTP client still
+    /// holds (see [`Recycler::oldest_held`]).
+    pub(super) fn waiting_for_buffer(&self) -> bool {
+        self.current.capacity() == 0 && self.buffers.oldest_held()
+    }
+
     /// The last part and its number.
     pub(super) fn finish(&mut self) -> (u32, Bytes) {
         self.handed_out += 1;

@@ -147,6 +147,7 @@ fn run(job: &str, started: &str, destinations: &[(&str, Option<&str>)]) -> RunRe
         stored_size: 1000,
         destinations,
         verify: None,
+        warnings: Vec::new(),
     }
 }
 

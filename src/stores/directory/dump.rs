@@ -8,7 +8,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::cancel::Cancel;
 use crate::config::raw::DirectoryStore;
-use crate::stores::{Dumper, StoreError};
+use crate::stores::{Dumped, Dumper, StoreError};
 
 pub struct Directory {
     name: String,
@@ -75,7 +75,7 @@ impl Dumper for Directory {
         _index: usize,
         out: &mut dyn Write,
         cancel: &Cancel,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Dumped, StoreError> {
         if !self.root.is_dir() {
             return Err(StoreError::new(
                 &self.name,
@@ -88,6 +88,7 @@ impl Dumper for Directory {
         tar.mode(tar::HeaderMode::Complete);
         self.add_tree(&mut tar, &self.root.clone(), cancel)
             .and_then(|()| tar.finish())
+            .map(|()| Dumped::default())
             .map_err(|e| {
                 StoreError::new(
                     &self.name,

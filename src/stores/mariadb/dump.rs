@@ -7,7 +7,7 @@ use std::io::Write;
 
 use crate::cancel::Cancel;
 use crate::config::raw::MariadbStore;
-use crate::stores::{Dumper, StoreError, ToolCommand};
+use crate::stores::{Dumped, Dumper, StoreError, ToolCommand};
 
 pub struct Mariadb {
     name: String,
@@ -57,7 +57,7 @@ impl Dumper for Mariadb {
         index: usize,
         out: &mut dyn Write,
         cancel: &Cancel,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Dumped, StoreError> {
         let database = &self.store.databases[index];
         ToolCommand::new(self.program, &self.store.exec)
             .args(self.connection_args())
@@ -69,6 +69,7 @@ impl Dumper for Mariadb {
             ])
             .arg(database.clone())
             .stream_to(out, cancel)
+            .map(|stderr| Dumped { stderr })
             .map_err(|message| {
                 let error = StoreError::new(&self.name, message);
                 if error.message.contains("Access denied") {

@@ -17,7 +17,7 @@ use super::dump::Postgres;
 use crate::cancel::Cancel;
 use crate::config::raw::PostgresStore;
 use crate::manifest::WalRecord;
-use crate::stores::{Dumper, StoreError, ToolCommand};
+use crate::stores::{Dumped, Dumper, StoreError, ToolCommand};
 
 /// The one stream of a base backup.
 pub const BASE_TAR: &str = "base.tar";
@@ -117,12 +117,18 @@ impl Dumper for Basebackup {
         _index: usize,
         out: &mut dyn Write,
         cancel: &Cancel,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Dumped, StoreError> {
         let identity = self.identify().map_err(|error| self.pg.explain(error))?;
         let mut tap = TarTap::new(out);
-        self.command()
+        let stderr = self
+            .command()
             .stream_to(&mut tap, cancel)
             .map_err(|e| self.pg.explain(self.error(e)))?;
+        // The server's word that -X none's wait is over is no warning.
+        let stderr: Vec<&str> = stderr
+            .lines()
+            .filter(|line| !line.contains("all required WAL segments have been archived"))
+            .collect();
         let label = String::from_utf8_lossy(&tap.label).into_owned();
         let manifest = String::from_utf8_lossy(&tap.manifest_tail).into_owned();
         let (start_lsn, start_segment, timeline) = parse_label(&label).ok_or_else(|| {
@@ -145,7 +151,9 @@ impl Dumper for Basebackup {
             stop_segment,
             segment_size: identity.segment_size,
         });
-        Ok(())
+        Ok(Dumped {
+            stderr: stderr.join("\n"),
+        })
     }
 
     fn source(&self) -> String {

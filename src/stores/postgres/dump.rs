@@ -9,7 +9,7 @@ use std::io::Write;
 use super::dsn::{split_password, with_database, with_replication, Connection};
 use crate::cancel::Cancel;
 use crate::config::raw::{PostgresFormat, PostgresStore};
-use crate::stores::{Dumper, StoreError, ToolCommand};
+use crate::stores::{Dumped, Dumper, StoreError, ToolCommand};
 
 pub struct Postgres {
     name: String,
@@ -157,9 +157,10 @@ impl Dumper for Postgres {
         index: usize,
         out: &mut dyn Write,
         cancel: &Cancel,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Dumped, StoreError> {
         self.stream_command(index)
             .stream_to(out, cancel)
+            .map(|stderr| Dumped { stderr })
             .map_err(|message| self.explain(StoreError::new(&self.name, message)))
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::url;
 use crate::cancel::Cancel;
 use crate::config::raw::{RedisMethod, RedisStore};
-use crate::stores::{Dumper, StoreError, ToolCommand};
+use crate::stores::{Dumped, Dumper, StoreError, ToolCommand};
 
 /// The file BGSAVE writes when the server's `dbfilename` is not set.
 const DEFAULT_DBFILENAME: &str = "dump.rdb";
@@ -143,12 +143,13 @@ impl Dumper for Redis {
         _index: usize,
         out: &mut dyn Write,
         cancel: &Cancel,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Dumped, StoreError> {
         match self.store.method {
             RedisMethod::Replication => self
                 .cli()
                 .args(["--rdb", "-"])
                 .stream_to(out, cancel)
+                .map(|stderr| Dumped { stderr })
                 .map_err(|message| StoreError::new(&self.name, message)),
             RedisMethod::Bgsave => {
                 let path = self.bgsave(cancel)?;
@@ -156,12 +157,14 @@ impl Dumper for Redis {
                     StoreError::new(&self.name, e.to_string())
                         .with_help("check that data_dir is the server's `dir`")
                 })?;
-                std::io::copy(&mut file, out).map(drop).map_err(|e| {
-                    StoreError::new(
-                        &self.name,
-                        format!("copying {} failed: {e}", path.display()),
-                    )
-                })
+                std::io::copy(&mut file, out)
+                    .map(|_| Dumped::default())
+                    .map_err(|e| {
+                        StoreError::new(
+                            &self.name,
+                            format!("copying {} failed: {e}", path.display()),
+                        )
+                    })
             }
         }
     }

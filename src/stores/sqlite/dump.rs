@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::cancel::Cancel;
 use crate::config::raw::SqliteStore;
-use crate::stores::{Dumper, StoreError};
+use crate::stores::{Dumped, Dumper, StoreError};
 
 pub struct Sqlite {
     name: String,
@@ -39,7 +39,7 @@ impl Dumper for Sqlite {
         _index: usize,
         out: &mut dyn Write,
         cancel: &Cancel,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Dumped, StoreError> {
         let path = &self.store.path;
         if !path.is_file() {
             return Err(self
@@ -90,7 +90,7 @@ impl Dumper for Sqlite {
             .reopen()
             .map_err(|e| self.error(format!("cannot read the temporary copy: {e}")))?;
         std::io::copy(&mut file, out)
-            .map(drop)
+            .map(|_| Dumped::default())
             .map_err(|e| self.error(format!("streaming the copy failed: {e}")))
     }
 

@@ -41,8 +41,22 @@ case $mode in
   "sleep "*)
     sleep "${mode#sleep }"
     exec "$@" ;;
+  "warn "*)
+    echo "dump.sh: warning: ${mode#warn }" >&2
+    exec "$@" ;;
+  warn-flood)
+    head -c 100000 /dev/zero | tr '\0' w >&2
+    echo >&2
+    echo "dump.sh: the end of a long warning" >&2
+    exec "$@" ;;
+  "random "*)
+    # Incompressible data instead of the dump.
+    exec head -c "${mode#random }" /dev/urandom ;;
   "throttle "*)
-    "$@" | python3 -c '
+    # The dump's own status, not the throttle's: a dump killed mid-stream
+    # ends this script the same way (as `exec` would).
+    status=$(dirname "$0")/status
+    { "$@"; echo $? > "$status"; } | python3 -c '
 import sys, time
 delay = float(sys.argv[1])
 source, sink = sys.stdin.buffer, sys.stdout.buffer
@@ -53,7 +67,10 @@ while True:
     sink.write(chunk)
     sink.flush()
     time.sleep(delay)
-' "${mode#throttle }" ;;
+' "${mode#throttle }"
+    code=$(cat "$status")
+    if [ "$code" -gt 128 ]; then kill -$((code - 128)) $$; fi
+    exit "$code" ;;
   *)
     echo "dump.sh: unknown mode $mode" >&2
     exit 2 ;;
@@ -197,6 +214,24 @@ compression = "none"
 
     pub fn run(&self, now: &str) -> Run {
         self.cairn_run(now).run()
+    }
+
+    /// The command of `cairn run app_db` as of `now`, for a test that
+    /// starts it with pipes of its own.
+    pub fn run_command(&self, now: &str) -> Command {
+        self.cairn_run(now).into_command()
+    }
+
+    /// Appends `text` to the configuration (more stores, jobs…).
+    pub fn add_to_config(&self, text: &str) {
+        let config = self.sandbox.config();
+        let old = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{old}\n{text}")).unwrap();
+    }
+
+    /// Replaces `from` with `to` in the configuration.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        self.sandbox.edit_config(from, to);
     }
 
     pub fn spawn(&self, now: &str) -> Background {
@@ -367,15 +402,52 @@ compression = "none"
         processes_with_env(&format!("CAIRN_FAULT_MARKER={}", self.marker))
     }
 
+    /// The PID of the dump tool itself (`program`, e.g. `pg_dump`) that the
+    /// run started, once it runs.
+    pub fn tool_pid(&self, program: &str) -> u32 {
+        let mut found = None;
+        wait_for(program, Duration::from_secs(30), || {
+            found = self.leftover_processes().iter().find_map(|process| {
+                let (pid, command) = process.split_once(": ")?;
+                let first = command.split_whitespace().next()?;
+                (Path::new(first).file_name()? == program).then(|| pid.parse().ok())?
+            });
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Starts the fault's run with the dump slowed down to 1 MiB every
+    /// `pause` seconds; returns it once more than `mib` MiB are at `local`.
+    pub fn spawn_streaming(&self, pause: &str, mib: u64) -> Background {
+        self.set_mode(&format!("throttle {pause}"));
+        let running = self.spawn(FAULT_NOW);
+        wait_for(
+            &format!("{mib} MiB at `local`"),
+            Duration::from_secs(60),
+            || self.partial_size() > mib * MIB,
+        );
+        running
+    }
+
+    /// Starts the fault's run with a dump that first sleeps `seconds`;
+    /// returns it, and its PID, once it holds the job's lock.
+    pub fn spawn_holding_lock(&self, seconds: u32) -> (Background, String) {
+        self.set_mode(&format!("sleep {seconds}"));
+        let running = self.spawn(FAULT_NOW);
+        let pid = running.pid().to_string();
+        let lock = self.path().join("state/locks/app_db.lock");
+        wait_for("the run's lock", Duration::from_secs(10), || {
+            std::fs::read_to_string(&lock).is_ok_and(|holder| holder.lines().next() == Some(&pid))
+        });
+        (running, pid)
+    }
+
     /// Kills `garage`, the fixture's S3, once the run has sent a few parts;
     /// returns the run, still going.
     pub fn kill_garage_mid_upload(&self, garage: &PrivateGarage) -> Background {
         // About 20 MB/s, so the 99 MB dump takes 5 s.
-        self.set_mode("throttle 0.05");
-        let running = self.spawn(FAULT_NOW);
-        wait_for("24 MiB at `local`", Duration::from_secs(60), || {
-            self.partial_size() > 24 * MIB
-        });
+        let running = self.spawn_streaming("0.05", 24);
         garage.kill();
         running
     }
@@ -486,8 +558,17 @@ impl Tmpfs {
     }
 
     pub fn make_read_only(&self) {
+        self.remount("remount,ro");
+    }
+
+    /// Gives the filesystem `size` (e.g. "16m"): room again after a full disk.
+    pub fn resize(&self, size: &str) {
+        self.remount(&format!("remount,size={size}"));
+    }
+
+    fn remount(&self, options: &str) {
         let out = Command::new("mount")
-            .args(["-o", "remount,ro"])
+            .args(["-o", options])
             .arg(&self.path)
             .output()
             .expect("mount runs");

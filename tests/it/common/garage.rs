@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{alive, root, tool_bytes, wait_for, Servers};
 
 /// An S3 endpoint with its bucket and credentials.
+#[derive(Clone)]
 pub struct S3 {
     pub endpoint: String,
     pub bucket: String,
