@@ -159,6 +159,14 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
         );
     }
     notes.extend(last_verified(config, records));
+    for (job, settings) in &observed.server_settings {
+        let rpo = config
+            .jobs
+            .iter()
+            .find(|(name, _)| name.as_str() == job)
+            .and_then(|(_, j)| j.rpo);
+        notes.extend(super::wal::settings_notes(job, settings, rpo));
+    }
     cleanup(records, observed, options.now, &mut actions);
     JobPlan { actions, notes }
 }

@@ -37,6 +37,8 @@ pub struct Observed {
     pub running: BTreeMap<String, String>,
     /// The WAL archives of basebackup jobs.
     pub archives: crate::wal::Archives,
+    /// The archiving settings of basebackup jobs' servers.
+    pub server_settings: crate::wal::ServerSettings,
     /// Backup runs that were killed: the run ID their job's free lock still
     /// names, of a run the history does not know, by job, with its PID.
     pub interrupted: BTreeMap<String, Interrupted>,
@@ -67,6 +69,7 @@ impl Observed {
                 .collect(),
             running: BTreeMap::new(),
             archives: crate::wal::Archives::new(),
+            server_settings: crate::wal::ServerSettings::new(),
             interrupted: BTreeMap::new(),
         }
     }
@@ -118,8 +121,10 @@ impl Observed {
         }
 
         let archives = crate::wal::read_archives(config).await;
+        let server_settings = crate::wal::read_server_settings(config).await;
         Ok(Observed {
             archives,
+            server_settings,
             units_dir,
             units,
             cron_file,

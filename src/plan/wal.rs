@@ -9,6 +9,56 @@ use crate::destinations::{Found, WalEntry};
 use crate::stores::postgres::walfile::{SegmentSize, WalFile};
 
 use super::action::{Action, Operation};
+use crate::duration::Duration;
+use crate::stores::postgres::ArchiveSettings;
+
+/// What the plan notes about a basebackup job's server: archiving off, an
+/// `archive_command` that does not push into this job, an `archive_timeout`
+/// that lets an idle server look stale (SPEC §12).
+pub(super) fn settings_notes(
+    job: &str,
+    settings: &Result<ArchiveSettings, String>,
+    rpo: Option<Duration>,
+) -> Vec<String> {
+    let settings = match settings {
+        Ok(settings) => settings,
+        Err(error) => {
+            return vec![format!(
+                "job `{job}`: the server's archiving settings cannot be read: {error}"
+            )]
+        }
+    };
+    let mut notes = Vec::new();
+    if settings.mode == "off" {
+        notes.push(format!(
+            "job `{job}`: the server has archive_mode = off, so no WAL is archived and recovery ends at the last base backup; set archive_mode = on (a restart)"
+        ));
+    }
+    let pushes = settings.command.contains("wal push")
+        && settings
+            .command
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|pair| pair[0] == "--job" && pair[1] == job);
+    if !pushes {
+        notes.push(format!(
+            "job `{job}`: the server's archive_command is `{}`, which does not call `cairn wal push %p --job {job}`",
+            settings.command
+        ));
+    }
+    let limit = rpo.map(|rpo| rpo.as_seconds());
+    match (settings.timeout_seconds, limit) {
+        (0, _) => notes.push(format!(
+            "job `{job}`: the server has no archive_timeout: an idle server archives nothing and the job looks stale; set archive_timeout to at most the rpo"
+        )),
+        (timeout, Some(limit)) if timeout > limit => notes.push(format!(
+            "job `{job}`: the server's archive_timeout ({timeout}s) is longer than the job's rpo ({limit}s): an idle server would miss it"
+        )),
+        _ => {}
+    }
+    notes
+}
 
 /// The prune of the WAL archive of `job` at `destination` that keeping
 /// `kept` allows, or a note saying why nothing is pruned there; `None`
@@ -163,6 +213,49 @@ mod tests {
             ]
         );
         assert!(action.reason.starts_with("000000010000000000000003..000000010000000000000004.00000028.backup (3 files), before 000000010000000000000005"), "{}", action.reason);
+    }
+
+    #[test]
+    fn the_servers_archiving_settings_are_noted_when_they_miss_the_job() {
+        let good = ArchiveSettings {
+            mode: "on".into(),
+            command: "/usr/local/bin/cairn wal push %p --job pg --config /etc/cairn/backup.toml"
+                .into(),
+            timeout_seconds: 300,
+        };
+        let rpo: Option<Duration> = Some("1h".parse().unwrap());
+        assert!(settings_notes("pg", &Ok(good.clone()), rpo).is_empty());
+        let other_job = ArchiveSettings {
+            command: "cairn wal push %p --job pg_old".into(),
+            ..good.clone()
+        };
+        let notes = settings_notes("pg", &Ok(other_job), rpo);
+        assert!(
+            notes[0].contains("does not call `cairn wal push %p --job pg`"),
+            "{notes:?}"
+        );
+        let off = ArchiveSettings {
+            mode: "off".into(),
+            timeout_seconds: 0,
+            ..good.clone()
+        };
+        let notes = settings_notes("pg", &Ok(off), rpo);
+        assert!(notes[0].contains("archive_mode = off"), "{notes:?}");
+        assert!(notes[1].contains("no archive_timeout"), "{notes:?}");
+        let slow = ArchiveSettings {
+            timeout_seconds: 7200,
+            ..good
+        };
+        let notes = settings_notes("pg", &Ok(slow), rpo);
+        assert!(
+            notes[0].contains("archive_timeout (7200s) is longer than the job's rpo (3600s)"),
+            "{notes:?}"
+        );
+        let unread = settings_notes("pg", &Err("connection refused".into()), rpo);
+        assert!(
+            unread[0].contains("cannot be read: connection refused"),
+            "{unread:?}"
+        );
     }
 
     #[test]

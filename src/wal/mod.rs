@@ -113,6 +113,36 @@ pub async fn read_archives(config: &Config) -> Archives {
     archives
 }
 
+/// The archiving settings of each basebackup job's server, or why they
+/// could not be read, by job.
+pub type ServerSettings =
+    BTreeMap<String, Result<crate::stores::postgres::ArchiveSettings, String>>;
+
+/// Asks the server of every basebackup job for its archiving settings.
+pub async fn read_server_settings(config: &Config) -> ServerSettings {
+    let mut settings = ServerSettings::new();
+    for (name, job) in &config.jobs {
+        let Some(backup) = job.backup() else { continue };
+        let Some(Store::Postgres(pg)) = config.stores.get(&backup.store) else {
+            continue;
+        };
+        if pg.method != crate::config::raw::PostgresMethod::Basebackup {
+            continue;
+        }
+        let store = backup.store.to_string();
+        let pg = pg.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            crate::stores::postgres::Basebackup::new(&store, &pg)
+                .and_then(|basebackup| basebackup.archive_settings())
+                .map_err(|error| error.with_hint_inline())
+        })
+        .await
+        .unwrap_or_else(|error| Err(error.to_string()));
+        settings.insert(name.to_string(), read);
+    }
+    settings
+}
+
 /// The suffix rule, for destinations.
 const NAMING: Naming = Naming {
     candidates: pipeline::stored_names,

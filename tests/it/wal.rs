@@ -188,10 +188,19 @@ fn postgres_archives_through_cairn_and_fetch_brings_every_segment_back() {
         assert_eq!(std::fs::metadata(&out).unwrap().len(), 16 << 20);
     }
 
-    // The archive is not an artifact: inventory and plan leave it alone.
+    // The archive is not an artifact: plan leaves it alone (nothing is
+    // pruned without a base backup), and reads the server's settings: the
+    // archive_command is this job's, but the server has no archive_timeout.
     let plan = archive.cairn(&["plan", "--json"]).run();
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    assert!(!plan.stdout.contains("wal"), "{}", plan.stdout);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert!(!plan["actions"].to_string().contains("wal."), "{plan}");
+    let notes = plan["notes"].to_string();
+    assert!(!notes.contains("does not call"), "{notes}");
+    assert!(
+        notes.contains("the server has no archive_timeout"),
+        "{notes}"
+    );
 
     // The archive survives a restart of the server, and goes on.
     cluster.stop();

@@ -85,12 +85,52 @@ impl Basebackup {
         })
     }
 
+    /// The server's archiving settings, for the plan's notes.
+    pub fn archive_settings(&self) -> Result<ArchiveSettings, StoreError> {
+        let show = |setting: &str| -> Result<String, StoreError> {
+            Ok(self
+                .replication_query(&format!("SHOW {setting}"))?
+                .trim()
+                .to_owned())
+        };
+        let timeout = show("archive_timeout")?;
+        Ok(ArchiveSettings {
+            mode: show("archive_mode")?,
+            command: show("archive_command")?,
+            timeout_seconds: parse_seconds(&timeout)
+                .ok_or_else(|| self.error(format!("SHOW archive_timeout answered `{timeout}`")))?,
+        })
+    }
+
     fn command(&self) -> ToolCommand {
         self.pg
             .tool("pg_basebackup")
             .args(["-D", "-", "-Ft", "-X", "none", "--checkpoint=fast"])
             .args(self.pg.connection_args(None))
     }
+}
+
+/// What a server does with its WAL: `archive_mode`, `archive_command` and
+/// `archive_timeout` (0: never forces a switch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveSettings {
+    pub mode: String,
+    pub command: String,
+    pub timeout_seconds: u64,
+}
+
+/// A time setting as SHOW prints it: `0`, `300ms`, `30s`, `5min`, `1h`, `1d`.
+fn parse_seconds(shown: &str) -> Option<u64> {
+    let digits = shown.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let number: u64 = digits.parse().ok()?;
+    Some(match &shown[digits.len()..] {
+        "" | "s" => number,
+        "ms" => number.div_ceil(1000),
+        "min" => number * 60,
+        "h" => number * 3600,
+        "d" => number * 86_400,
+        _ => return None,
+    })
 }
 
 /// A setting as SHOW prints it: `150008`, or a size such as `16MB`.
@@ -382,6 +422,15 @@ mod tests {
             segment_of(&end, 1, 16 << 20).as_deref(),
             Some("000000010000000000000003")
         );
+    }
+
+    #[test]
+    fn times_read_with_their_units() {
+        assert_eq!(parse_seconds("0"), Some(0));
+        assert_eq!(parse_seconds("5min"), Some(300));
+        assert_eq!(parse_seconds("1h"), Some(3600));
+        assert_eq!(parse_seconds("500ms"), Some(1));
+        assert_eq!(parse_seconds("5 min"), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod walfile;
 use crate::config::raw::{PostgresFormat, PostgresMethod, PostgresStore};
 use crate::stores::{Dumper, Kind, StoreError, Target};
 
-pub use basebackup::{Basebackup, BASE_TAR};
+pub use basebackup::{ArchiveSettings, Basebackup, BASE_TAR};
 pub use dump::Postgres;
 pub use pitr::{PitrTarget, Recovery, TargetAction};
 pub use restore::PostgresTarget;
