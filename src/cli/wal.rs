@@ -16,6 +16,15 @@ pub(super) fn wal(global: &GlobalArgs, command: WalCommand) -> miette::Result<Ex
             Ok(ExitStatus::Success)
         }
         WalCommand::Fetch { name, dest, job } => {
+            // The identity decrypts the archive: it must be the server's own.
+            if let Some(warning) = config
+                .settings
+                .age_identity_file
+                .as_deref()
+                .and_then(crate::pipeline::exposed_identity_warning)
+            {
+                Log::stderr().warn(&warning);
+            }
             if runtime.block_on(ops::wal::fetch(&config, &job, &name, &dest))? {
                 Ok(ExitStatus::Success)
             } else {

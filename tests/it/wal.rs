@@ -213,6 +213,25 @@ fn postgres_archives_through_cairn_and_fetch_brings_every_segment_back() {
         assert!(archive.local(&format!("{segment}.zst.age")).is_file());
     }
 
+    // An identity others can read is warned about, in the server's log.
+    let identity = archive.sandbox.path().join("age-identity.txt");
+    let mode = |mode| {
+        std::fs::set_permissions(
+            &identity,
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .unwrap()
+    };
+    mode(0o644);
+    let warned = archive.fetch(&segments[2], &archive.sandbox.path().join("warned"));
+    assert_eq!(warned.code, 0, "{}", warned.stderr);
+    assert!(
+        flat(&warned.stderr).contains("open to group or others"),
+        "{}",
+        warned.stderr
+    );
+    mode(0o600);
+
     // Missing from the first destination: the second has it.
     let first = &segments[0];
     std::fs::remove_file(archive.local(&format!("{first}.zst.age"))).unwrap();
