@@ -220,6 +220,77 @@ pub fn table(
     out
 }
 
+/// `cairn retention --against-policy`: each timestamp under both policies,
+/// then what the change keeps more and less.
+pub fn comparison(
+    given: &[String],
+    before: &[Decision],
+    after: &[Decision],
+    before_policy: &RetentionPolicy,
+    after_policy: &RetentionPolicy,
+    timezone: Tz,
+) -> String {
+    let width = given.iter().map(String::len).max().unwrap_or(0);
+    let word = |d: &Decision| {
+        if d.keep {
+            format!("keep ({})", d.reasons.join(", "))
+        } else {
+            "prune".to_owned()
+        }
+    };
+    let column = before
+        .iter()
+        .map(|d| word(d).len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let mut out = format!("{:width$}  {:column$}  after\n", "", "before");
+    let mut gained = Vec::new();
+    let mut lost = Vec::new();
+    for ((time, b), a) in given.iter().zip(before).zip(after) {
+        let mark = match (b.keep, a.keep) {
+            (false, true) => {
+                gained.push(time.as_str());
+                "+"
+            }
+            (true, false) => {
+                lost.push(time.as_str());
+                "-"
+            }
+            _ => " ",
+        };
+        let line = format!("{time:width$}  {:column$}  {} {mark}", word(b), word(a));
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let kept = |decisions: &[Decision]| decisions.iter().filter(|d| d.keep).count();
+    out.push_str(&format!(
+        "\nbefore ({}): {} kept; after ({}): {} kept (periods in {timezone}).\n",
+        describe(before_policy),
+        kept(before),
+        describe(after_policy),
+        kept(after)
+    ));
+    if !lost.is_empty() {
+        out.push_str(&format!(
+            "The change prunes {} that the old policy keeps: {}.\n",
+            lost.len(),
+            lost.join(", ")
+        ));
+    }
+    if !gained.is_empty() {
+        out.push_str(&format!(
+            "The change keeps {} that the old policy prunes: {}.\n",
+            gained.len(),
+            gained.join(", ")
+        ));
+    }
+    if lost.is_empty() && gained.is_empty() {
+        out.push_str("The change keeps exactly the same.\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

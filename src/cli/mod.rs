@@ -106,6 +106,13 @@ pub enum Command {
         /// e.g. daily=7,weekly=4,monthly=12
         #[arg(long, value_name = "SPEC")]
         policy: String,
+        /// Compare with this policy (the one in force before the change).
+        #[arg(long, value_name = "SPEC")]
+        against_policy: Option<String>,
+        /// Instead of timestamps on stdin, the artifacts of JOB at its
+        /// destinations.
+        #[arg(long, value_name = "JOB")]
+        from_inventory: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -286,7 +293,20 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         Command::Run { job, force_prune } => run::run(&cli.global, &job, force_prune),
         Command::Inventory { job, json } => inventory::inventory(&cli.global, job.as_deref(), json),
         Command::History { job, json } => history::history(&cli.global, job.as_deref(), json),
-        Command::Retention { policy, json } => retention::retention(&cli.global, &policy, json),
+        Command::Retention {
+            policy,
+            against_policy,
+            from_inventory,
+            json,
+        } => retention::retention(
+            &cli.global,
+            &retention::Request {
+                policy: &policy,
+                against: against_policy.as_deref(),
+                from_inventory: from_inventory.as_deref(),
+                json,
+            },
+        ),
         Command::Status {
             json,
             prometheus,

@@ -13,7 +13,7 @@ use crate::common::retention::{
     disagreement, in_parallel, output, parse_time, reason_of, restic, retention, timestamps, utc,
     Kept, Policy, Random,
 };
-use crate::common::root;
+use crate::common::{root, Cairn};
 
 // The interface (SPEC §11).
 
@@ -371,4 +371,84 @@ fn retention_keeps_what_restic_forget_keeps() {
             .collect::<Vec<_>>()
             .join("\n"),
     );
+}
+
+#[test]
+fn a_policy_change_is_reviewed_timestamp_by_timestamp() {
+    let input =
+        "2026-11-20T02:00:00Z\n2026-11-19T02:00:00Z\n2026-11-18T02:00:00Z\n2026-11-12T02:00:00Z\n";
+    let text = Cairn::new(&root())
+        .args(["--config", "/nonexistent/backup.toml", "retention"])
+        .args(["--policy", "daily=2", "--against-policy", "daily=7"])
+        .stdin(input)
+        .status(0)
+        .run();
+    assert!(
+        text.stdout
+            .contains("2026-11-18T02:00:00Z  keep (daily)  prune -"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("before (daily=7): 4 kept; after (daily=2): 2 kept (periods in UTC)."),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(
+            "The change prunes 2 that the old policy keeps: 2026-11-18T02:00:00Z, 2026-11-12T02:00:00Z."
+        ),
+        "{}",
+        text.stdout
+    );
+    let json = Cairn::new(&root())
+        .args(["--config", "/nonexistent/backup.toml", "retention"])
+        .args([
+            "--policy",
+            "daily=2",
+            "--against-policy",
+            "daily=7",
+            "--json",
+        ])
+        .stdin(input)
+        .status(0)
+        .run();
+    let items: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(items[2]["time"], "2026-11-18T02:00:00Z");
+    assert_eq!(items[2]["before"]["keep"], true);
+    assert_eq!(items[2]["after"]["keep"], false);
+    assert_eq!(items[0]["after"]["reasons"], serde_json::json!(["daily"]));
+}
+
+#[test]
+fn a_policy_change_is_reviewed_against_the_jobs_artifacts() {
+    let sandbox = crate::common::status::sandbox();
+    for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
+        sandbox.run_at(&format!("{day}T00:00:00Z"), "files", 0);
+    }
+    let json = sandbox
+        .cairn(&[
+            "retention",
+            "--policy",
+            "keep_last=1",
+            "--against-policy",
+            "keep_last=10",
+        ])
+        .args(["--from-inventory", "files", "--json"])
+        .status(0)
+        .run();
+    let items: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap();
+    let times: Vec<&str> = items.iter().map(|i| i["time"].as_str().unwrap()).collect();
+    assert_eq!(
+        times,
+        [
+            "2026-01-01T00:00:00Z",
+            "2026-01-02T00:00:00Z",
+            "2026-01-03T00:00:00Z"
+        ]
+    );
+    let kept_after: Vec<bool> = items.iter().map(|i| i["after"]["keep"] == true).collect();
+    assert_eq!(kept_after, [false, false, true]);
+    assert!(items.iter().all(|i| i["before"]["keep"] == true));
 }
