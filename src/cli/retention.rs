@@ -51,11 +51,7 @@ pub(super) fn retention(global: &GlobalArgs, request: &Request<'_>) -> miette::R
                 .zip(&decisions)
                 .map(|(time, decision)| serde_json::json!({ "time": time, "keep": decision.keep, "reasons": decision.reasons }))
                 .collect();
-            output::print(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&items).expect("JSON values serialize")
-            ))?;
-            return Ok(ExitStatus::Success);
+            return print_json(&items);
         }
         output::print(&crate::retention::table(
             &given, &decisions, &policy, timezone,
@@ -70,14 +66,18 @@ pub(super) fn retention(global: &GlobalArgs, request: &Request<'_>) -> miette::R
             .zip(before.iter().zip(&decisions))
             .map(|(time, (b, a))| serde_json::json!({ "time": time, "before": decision(b), "after": decision(a) }))
             .collect();
-        output::print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&items).expect("JSON values serialize")
-        ))?;
-        return Ok(ExitStatus::Success);
+        return print_json(&items);
     }
     output::print(&crate::retention::comparison(
         &given, &before, &decisions, &against, &policy, timezone,
+    ))?;
+    Ok(ExitStatus::Success)
+}
+
+fn print_json(items: &[serde_json::Value]) -> miette::Result<ExitStatus> {
+    output::print(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(items).expect("JSON values serialize")
     ))?;
     Ok(ExitStatus::Success)
 }

@@ -106,6 +106,19 @@ encrypt_to = ["{recipient}"]
         cluster
     }
 
+    /// [`Archive::cluster`] with a table `t (id int primary key)` and a base
+    /// backup taken of it.
+    fn backed_up_cluster(&self) -> Cluster {
+        let cluster = self.cluster();
+        cluster.psql("create table t (id int primary key)");
+        let run = self
+            .cairn_as_postgres(&["run", JOB])
+            .now("2026-12-06T03:00:00Z")
+            .run();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        cluster
+    }
+
     /// `cairn ARGS` as user postgres, as the job's units would run it
     /// (run_as = "postgres": the archive is shared with archive_command),
     /// with the environment file's variables, which systemd would load.
@@ -551,13 +564,7 @@ fn between_commits() -> String {
 #[test]
 fn restore_to_a_time_gives_exactly_the_rows_committed_before_it_on_either_timeline() {
     let archive = Archive::new("wal_pitr");
-    let cluster = archive.cluster();
-    cluster.psql("create table t (id int primary key)");
-    let run = archive
-        .cairn_as_postgres(&["run", JOB])
-        .now("2026-12-06T03:00:00Z")
-        .run();
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cluster = archive.backed_up_cluster();
     cluster.psql("insert into t values (1)");
     let _t1 = between_commits();
     cluster.psql("insert into t values (2)");
@@ -797,13 +804,7 @@ fn sixty_days_of_base_backups_keep_exactly_the_wal_the_kept_ones_need() {
 #[test]
 fn a_restore_from_s3_alone_recovers_to_the_second() {
     let archive = Archive::new("wal_pitr_s3");
-    let cluster = archive.cluster();
-    cluster.psql("create table t (id int primary key)");
-    let run = archive
-        .cairn_as_postgres(&["run", JOB])
-        .now("2026-12-06T03:00:00Z")
-        .run();
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cluster = archive.backed_up_cluster();
     cluster.psql("insert into t values (1)");
     let t1 = between_commits();
     cluster.psql("insert into t values (2)");
