@@ -61,6 +61,10 @@ pub struct GlobalArgs {
     /// Prefix for what cairn writes for itself (units, cron file, state dir), like DESTDIR.
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Act on this host's jobs (plan, apply, run, status); default: this
+    /// host's name (gethostname), compared case-insensitively.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -353,6 +357,49 @@ fn load_config_with(global: &GlobalArgs, warnings: bool) -> miette::Result<(Conf
             ))
         }
     }
+}
+
+/// [`load_config`] for a command that acts on one host's jobs: the
+/// configuration scoped to `--host` (or this host), which must be one of
+/// `settings.hosts` when the file declares them.
+fn load_host_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
+    let (mut config, digest) = load_config(global)?;
+    let host = match &global.host {
+        Some(host) => host.trim().to_lowercase(),
+        None => this_host().ok_or_else(|| {
+            miette!(
+                help = "pass --host NAME",
+                "cannot tell this host's name (gethostname failed)"
+            )
+        })?,
+    };
+    if let Some(declared) = &config.settings.hosts {
+        if !declared.iter().any(|d| d.to_lowercase() == host) {
+            return Err(miette!(
+                help = "pass --host NAME for one of them, or add this host to settings.hosts",
+                "host `{host}` is not one of the hosts {} serves ({})",
+                global.config.display(),
+                declared.join(", ")
+            ));
+        }
+    }
+    config.host = Some(host);
+    Ok((config, digest))
+}
+
+/// This host's name as gethostname(2) gives it, lowercase.
+fn this_host() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    let name = String::from_utf8_lossy(&buffer[..end])
+        .trim()
+        .to_lowercase();
+    (!name.is_empty()).then_some(name)
 }
 
 fn host(global: &GlobalArgs) -> Host {

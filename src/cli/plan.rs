@@ -3,7 +3,7 @@
 use super::*;
 
 pub(super) fn plan(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitStatus> {
-    let (config, digest) = load_config(global)?;
+    let (config, digest) = load_host_config(global)?;
     let options = crate::plan::PlanOptions {
         targets: &args.target,
         now: now()?,

@@ -8,7 +8,17 @@ use crate::ops::run::{self as op, RunOptions, Task};
 use super::*;
 
 pub(super) fn run(global: &GlobalArgs, job: &str, force_prune: bool) -> miette::Result<ExitStatus> {
-    let (config, digest) = load_config(global)?;
+    let (config, digest) = load_host_config(global)?;
+    if let Ok(found) = config.job(job) {
+        if !found.runs_on(config.host.as_deref()) {
+            return Err(miette!(
+                help = "run it on its host, or pass --host NAME to act as that host",
+                "job `{job}` runs on {}, not on host `{}`",
+                found.hosts.as_deref().unwrap_or_default().join(", "),
+                config.host.as_deref().unwrap_or_default()
+            ));
+        }
+    }
     #[allow(clippy::disallowed_methods)] // The units set it: how the run was started.
     let reason = match std::env::var("CAIRN_REASON").as_deref() {
         Ok("scheduled") => Reason::Scheduled,

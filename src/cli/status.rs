@@ -13,7 +13,7 @@ pub(super) fn status(
     notify: bool,
 ) -> miette::Result<ExitStatus> {
     let report = (|| {
-        let (config, _) = load_config(global)?;
+        let (config, _) = load_host_config(global)?;
         let now = now()?;
         let report = runtime()?.block_on(ops::status::status(
             &config,

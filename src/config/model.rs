@@ -35,6 +35,9 @@ pub struct Config {
     pub schedules: BTreeMap<Name, Schedule>,
     pub jobs: BTreeMap<Name, Job>,
     pub notify: BTreeMap<Name, Notifier>,
+    /// The host whose jobs the commands act on (`--host`, lowercase);
+    /// `None`: every host's. Set after validation, which checks every job.
+    pub host: Option<String>,
 }
 
 /// When a job runs.
@@ -57,6 +60,19 @@ pub struct Job {
     pub timeout: Option<Duration>,
     pub hooks: Hooks,
     pub kind: JobKind,
+    /// The hosts the job runs on, lowercase; `None`: every host.
+    pub hosts: Option<Vec<String>>,
+}
+
+impl Job {
+    /// Whether the job runs on `host` (lowercase); every job runs when no
+    /// host is picked (`None`).
+    pub fn runs_on(&self, host: Option<&str>) -> bool {
+        match (&self.hosts, host) {
+            (Some(hosts), Some(host)) => hosts.iter().any(|h| h == host),
+            _ => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +164,13 @@ pub struct UnknownJob {
 
 impl Config {
     /// The job `name`, or an error that lists the jobs there are.
+    /// The jobs of the host the commands act on (all without a host).
+    pub fn host_jobs(&self) -> impl Iterator<Item = &Job> {
+        self.jobs
+            .values()
+            .filter(|job| job.runs_on(self.host.as_deref()))
+    }
+
     pub fn job(&self, name: &str) -> Result<&Job, UnknownJob> {
         self.jobs
             .iter()

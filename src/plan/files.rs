@@ -61,7 +61,8 @@ pub(super) fn actions(config: &Config, observed: &Observed) -> Vec<Action> {
             .collect(),
         _ => Vec::new(),
     };
-    let configured = |job: &str| config.jobs.keys().any(|j| j.as_str() == job);
+    // A job of another host is not this host's: its files here go.
+    let configured = |job: &str| config.host_jobs().any(|j| j.name.as_str() == job);
     let scheduler = config.settings.scheduler;
     let mut actions = changes(&desired_units, &observed.units, configured, scheduler);
     actions.extend(changes(

@@ -121,7 +121,7 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
     notes.extend(crate::inventory::ignored(listings));
 
     let mut will_run = BTreeMap::new();
-    for job in config.jobs.values() {
+    for job in config.host_jobs() {
         let job_records = records_by_job
             .get(job.name.as_str())
             .map(Vec::as_slice)
@@ -175,7 +175,7 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
 /// last verified, and how it went.
 fn last_verified(config: &Config, records: &[RunRecord]) -> Vec<String> {
     let mut notes = Vec::new();
-    for job in config.jobs.values().filter(|j| j.backup().is_some()) {
+    for job in config.host_jobs().filter(|j| j.backup().is_some()) {
         let verifiers: Vec<&str> = config
             .jobs
             .values()

@@ -152,11 +152,10 @@ fn read(path: &Path) -> Result<Option<String>, PlanError> {
 fn read_units(config: &Config, units_dir: &Path) -> Result<Vec<GeneratedFile>, PlanError> {
     let wanted_units: Vec<String> = match config.settings.scheduler {
         Scheduler::Systemd => config
-            .jobs
-            .keys()
+            .host_jobs()
             .flat_map(|job| {
                 [UnitKind::Service, UnitKind::Timer]
-                    .map(|unit| files::unit_file_name(job.as_str(), unit))
+                    .map(|unit| files::unit_file_name(job.name.as_str(), unit))
             })
             .collect(),
         _ => Vec::new(),

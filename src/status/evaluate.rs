@@ -36,7 +36,7 @@ pub fn evaluate(
     now: DateTime<Utc>,
 ) -> Report {
     evaluate_jobs(
-        config.jobs.values(),
+        config.host_jobs(),
         config.timezone,
         listings,
         archives,

@@ -134,7 +134,7 @@ pub fn unit_files(config: &Config) -> Vec<UnitFile> {
     let engine = engine();
     let header = header(&config.path);
     let mut files = Vec::new();
-    for job in config.jobs.values() {
+    for job in config.host_jobs() {
         let exec_start: Vec<String> = run_command(config, job)
             .iter()
             .map(|arg| systemd_quote(arg))
@@ -209,11 +209,10 @@ fn read_write_paths(config: &Config, job: &Job) -> Vec<PathBuf> {
     paths
 }
 
-/// Each job's cron entry, in job order.
+/// Each job's cron entry (of the host's jobs), in job order.
 pub fn cron_entries(config: &Config) -> Vec<CronEntry> {
     config
-        .jobs
-        .values()
+        .host_jobs()
         .map(|job| {
             let command: Vec<String> = run_command(config, job)
                 .iter()

@@ -85,7 +85,8 @@ pub type Archives =
 /// Lists the archive of every job whose store takes base backups.
 pub async fn read_archives(config: &Config) -> Archives {
     let mut archives = Archives::new();
-    for (name, job) in &config.jobs {
+    for job in config.host_jobs() {
+        let name = &job.name;
         let Some(backup) = job.backup() else { continue };
         let archived = matches!(
             config.stores.get(&backup.store),
@@ -121,7 +122,8 @@ pub type ServerSettings =
 /// Asks the server of every basebackup job for its archiving settings.
 pub async fn read_server_settings(config: &Config) -> ServerSettings {
     let mut settings = ServerSettings::new();
-    for (name, job) in &config.jobs {
+    for job in config.host_jobs() {
+        let name = &job.name;
         let Some(backup) = job.backup() else { continue };
         let Some(Store::Postgres(pg)) = config.stores.get(&backup.store) else {
             continue;

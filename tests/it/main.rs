@@ -12,6 +12,7 @@ mod examples;
 mod faults_kill;
 mod faults_locks;
 mod faults_slow_s3;
+mod hosts;
 mod invalid;
 mod layers;
 mod mutation;

@@ -10,6 +10,23 @@ use super::RetentionPolicy;
 use crate::config::name::Name;
 use crate::duration::Duration;
 
+/// One host name, or a list of them.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HostNames {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl HostNames {
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            HostNames::One(name) => vec![name.clone()],
+            HostNames::Many(names) => names.clone(),
+        }
+    }
+}
+
 /// When a job runs.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +66,9 @@ pub struct Job {
     /// Jobs that must finish first when both run.
     #[serde(default)]
     pub after: Vec<Name>,
+    /// The host (or hosts) the job runs on, by host name; every host when
+    /// left out. `--host` (default: this host's name) picks a host's jobs.
+    pub host: Option<HostNames>,
     /// Recovery point objective: the maximum tolerated age of the newest good artifact.
     pub rpo: Option<Duration>,
     /// How long a run may take before it is stopped and counted as failed.

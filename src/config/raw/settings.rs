@@ -31,6 +31,11 @@ pub struct Settings {
     pub environment_file: Option<PathBuf>,
     /// The age identity file used to decrypt artifacts for restore and verify.
     pub age_identity_file: Option<PathBuf>,
+    /// The hosts this file serves, by name (as gethostname(2) says,
+    /// compared case-insensitively). When declared, a job's `host` must be
+    /// one of them, and cairn refuses to plan, apply, run or report on any
+    /// other host.
+    pub hosts: Option<Vec<String>>,
 }
 
 impl Default for Settings {
@@ -46,6 +51,7 @@ impl Default for Settings {
             parallelism: 2,
             environment_file: None,
             age_identity_file: None,
+            hosts: None,
         }
     }
 }

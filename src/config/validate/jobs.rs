@@ -104,6 +104,10 @@ pub(super) fn check_jobs(
                 }
             }
         }
+        let hosts = job
+            .host
+            .as_ref()
+            .map(|host| check_hosts(checker, &at("host"), name, &host.names(), settings));
         let kind = match job.kind {
             raw::JobKind::Backup => {
                 check_backup(checker, name, job, stores, destinations, policies)
@@ -124,6 +128,7 @@ pub(super) fn check_jobs(
                     timeout: job.timeout,
                     hooks,
                     kind,
+                    hosts,
                 },
             );
         }
@@ -287,4 +292,59 @@ fn check_compression(
             level: level.or(default),
         }),
     }
+}
+
+/// A job's hosts, lowercase: names, and with `settings.hosts` declared,
+/// declared ones.
+fn check_hosts(
+    checker: &mut Checker,
+    at: &Path,
+    job: &Name,
+    hosts: &[String],
+    settings: &raw::Settings,
+) -> Vec<String> {
+    if hosts.is_empty() {
+        checker.error(
+            at,
+            format!("job `{job}` lists no host"),
+            "empty",
+            "name the host(s) the job runs on, or remove `host` to run it on every host",
+        );
+    }
+    let declared: Option<Vec<String>> = settings
+        .hosts
+        .as_ref()
+        .map(|hosts| hosts.iter().map(|h| h.to_lowercase()).collect());
+    let mut names = Vec::new();
+    for host in hosts {
+        let name = host.trim().to_lowercase();
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '/') {
+            checker.error(
+                at,
+                format!("`{host}` is not a host name"),
+                "not a host name",
+                "write the name gethostname(2) gives on that host, e.g. db-1",
+            );
+            continue;
+        }
+        if let Some(declared) = &declared {
+            if !declared.contains(&name) {
+                checker.error(
+                    at,
+                    format!(
+                        "job `{job}` names host `{host}`, which settings.hosts does not declare"
+                    ),
+                    "not in settings.hosts",
+                    format!(
+                        "declare it in settings.hosts, or use one of: {}",
+                        declared.join(", ")
+                    ),
+                );
+            }
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }

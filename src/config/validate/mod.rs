@@ -237,5 +237,6 @@ pub(crate) fn validate(
         schedules,
         jobs,
         notify,
+        host: None,
     })
 }

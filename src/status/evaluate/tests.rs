@@ -36,6 +36,7 @@ fn job(name: &str, cron: &str, to: &[&str]) -> Job {
         rpo: None,
         timeout: None,
         hooks: Hooks::default(),
+        hosts: None,
         kind: JobKind::Backup(Backup {
             store: Name::new("db").unwrap(),
             to: to.iter().map(|d| Name::new(d).unwrap()).collect(),
