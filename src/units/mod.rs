@@ -119,6 +119,12 @@ fn run_command(config: &Config, job: &Job) -> Vec<String> {
     if let Some(env) = &config.env {
         command.extend(["--env".to_owned(), env.clone()]);
     }
+    // Where hosts matter, the scheduled run acts as the host the units were
+    // rendered for, whatever gethostname says when the timer fires.
+    let hosts_matter = job.hosts.is_some() || config.settings.hosts.is_some();
+    if let (true, Some(host)) = (hosts_matter, &config.host) {
+        command.extend(["--host".to_owned(), host.clone()]);
+    }
     command
 }
 

@@ -96,6 +96,14 @@ fn each_host_plans_and_installs_only_its_jobs() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
     assert!(units.iter().any(|u| u == "cairn-db.timer"), "{units:?}");
+    // The timer's run acts as the host the units were rendered for.
+    let service = std::fs::read_to_string(
+        sandbox
+            .path()
+            .join("root-alpha/etc/systemd/system/cairn-db.service"),
+    )
+    .unwrap();
+    assert!(service.contains("--host alpha"), "{service}");
     assert!(!units.iter().any(|u| u.contains("docs")), "{units:?}");
 
     // status reports the host's jobs only.
