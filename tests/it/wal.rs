@@ -820,3 +820,29 @@ fn a_restore_from_s3_alone_recovers_to_the_second() {
     let log = std::fs::read_to_string(restored.datadir.join("cairn-recovery.log")).unwrap();
     assert!(log.contains("restored log file"), "{log}");
 }
+
+#[test]
+fn a_base_backup_whose_wal_is_never_archived_fails_at_its_timeout_saying_why() {
+    let archive = Archive::new("wal_stuck");
+    archive.sandbox.edit_config(
+        "retention = { daily = 7 }",
+        "retention = { daily = 7 }\ntimeout = \"4s\"",
+    );
+    let cluster = Cluster::init(
+        archive.sandbox.servers(),
+        &archive.sandbox.path().join("pg"),
+        "exit 1",
+    );
+    archive
+        .sandbox
+        .edit_config("PG_PORT", &cluster.port.to_string());
+    cluster.start();
+    let run = archive.cairn_as_postgres(&["run", JOB]).run();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let shown = flat(&run.stderr);
+    assert!(shown.contains("timed out after 4s"), "{shown}");
+    assert!(
+        shown.contains("the base backup waits until the server archived its last WAL segment; the server's archiver last archived none, last failed on 0000000100000000000000"),
+        "{shown}"
+    );
+}

@@ -85,6 +85,24 @@ impl Basebackup {
         })
     }
 
+    /// What the server's archiver says: its last archived and last failed
+    /// file, when it can be asked.
+    fn archiver_status(&self) -> Option<String> {
+        let row = self
+            .pg
+            .tool("psql")
+            .args(["--no-psqlrc", "-At", "-v", "ON_ERROR_STOP=1"])
+            .args(self.pg.connection_args(None))
+            .arg("--command=select coalesce(last_archived_wal, 'none'), coalesce(last_failed_wal, 'none'), failed_count from pg_stat_archiver")
+            .output()
+            .ok()?;
+        let mut fields = row.trim().split('|');
+        let (archived, failed, count) = (fields.next()?, fields.next()?, fields.next()?);
+        Some(format!(
+            "the server's archiver last archived {archived}, last failed on {failed} ({count} failures)"
+        ))
+    }
+
     /// The server's archiving settings, for the plan's notes.
     pub fn archive_settings(&self) -> Result<ArchiveSettings, StoreError> {
         let show = |setting: &str| -> Result<String, StoreError> {
@@ -160,10 +178,18 @@ impl Dumper for Basebackup {
     ) -> Result<Dumped, StoreError> {
         let identity = self.identify().map_err(|error| self.pg.explain(error))?;
         let mut tap = TarTap::new(out);
-        let stderr = self
-            .command()
-            .stream_to(&mut tap, cancel)
-            .map_err(|e| self.pg.explain(self.error(e)))?;
+        let stderr = self.command().stream_to(&mut tap, cancel).map_err(|e| {
+            // With -X none the backup ends only once its last WAL segment is
+            // archived: a backup stopped while it waits needs the archiver's
+            // side of the story.
+            let error = self.pg.explain(self.error(e));
+            match self.archiver_status() {
+                Some(status) if error.help.is_none() => error.with_help(format!(
+                    "the base backup waits until the server archived its last WAL segment; {status}: check archive_command (`cairn wal push %p --job …`) and the server log"
+                )),
+                _ => error,
+            }
+        })?;
         // The server's word that -X none's wait is over is no warning.
         let stderr: Vec<&str> = stderr
             .lines()
