@@ -24,15 +24,29 @@ pub(super) fn check_notify(
                         .iter()
                         .map(|(event, url)| (format!("urls.{}", event.name()), url)),
                 ) {
+                    let at = key
+                        .split('.')
+                        .fold(path(&["notify", name.as_str()]), |p, k| p.key(k));
                     if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        let at = key
-                            .split('.')
-                            .fold(path(&["notify", name.as_str()]), |p, k| p.key(k));
                         checker.error(
                             &at,
                             format!("`{}` is not an http(s) URL", redact_token_url(url)),
                             "not a URL",
                             "write a URL such as \"https://hc-ping.com/UUID\"",
+                        );
+                    } else if url
+                        .split_once("://")
+                        .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+                        .is_some_and(|authority| authority.contains('@'))
+                    {
+                        checker.error(
+                            &at,
+                            format!(
+                                "`{}` carries a user name or password before the host",
+                                redact_token_url(url)
+                            ),
+                            "credentials in the URL",
+                            "cairn does not send URL credentials: use a URL whose path or query carries the token (as healthchecks and Slack do)",
                         );
                     }
                 }
