@@ -84,13 +84,14 @@ impl RunRecord {
         job: &str,
         id: &str,
         pid: &str,
+        reason: Reason,
         started_at: DateTime<Utc>,
         noticed_at: DateTime<Utc>,
     ) -> Self {
         RunRecord {
             job: job.to_owned(),
             id: id.to_owned(),
-            reason: Reason::Manual,
+            reason,
             started_at,
             finished_at: noticed_at.max(started_at),
             outcome: Outcome::Failed,

@@ -42,15 +42,24 @@ pub struct Holder {
     pub pid: String,
     /// The artifact ID of the backup run that held the lock.
     pub run: Option<String>,
+    /// Why that run was started (`scheduled`, `manual`, `safety`).
+    pub reason: Option<String>,
 }
 
 impl Holder {
-    /// "PID\n" or "PID\nRUN-ID\n".
+    /// "PID\n", or "PID\nRUN-ID\nREASON\n".
     fn parse(text: &str) -> Self {
         let mut lines = text.lines().map(str::trim);
+        let mut next = || {
+            lines
+                .next()
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+        };
         Holder {
-            pid: lines.next().unwrap_or_default().to_owned(),
-            run: lines.next().filter(|id| !id.is_empty()).map(str::to_owned),
+            pid: next().unwrap_or_default(),
+            run: next(),
+            reason: next(),
         }
     }
 }
@@ -73,8 +82,11 @@ pub struct RunNote {
 impl RunNote {
     /// Records `id` after the holder's PID and makes it durable: a killed
     /// run is then known by the next one to take the lock.
-    pub fn record(&mut self, id: &str) -> std::io::Result<()> {
-        write_holder(&self.file, &format!("{}\n{id}\n", std::process::id()))?;
+    pub fn record(&mut self, id: &str, reason: &str) -> std::io::Result<()> {
+        write_holder(
+            &self.file,
+            &format!("{}\n{id}\n{reason}\n", std::process::id()),
+        )?;
         self.file.sync_data()
     }
 }
@@ -152,4 +164,36 @@ pub fn peek(path: &Path) -> Option<(bool, Holder)> {
     };
     let text = fs_err::read_to_string(path).ok()?;
     Some((held, Holder::parse(&text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_holder_learns_the_killed_runs_id_and_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locks/job.lock");
+        let first = acquire(&path, "job `app`").unwrap();
+        first
+            .run_note()
+            .unwrap()
+            .record("20261206T030000Z", "scheduled")
+            .unwrap();
+        drop(first);
+        let second = acquire(&path, "job `app`").unwrap();
+        assert_eq!(
+            second.previous,
+            Holder {
+                pid: std::process::id().to_string(),
+                run: Some("20261206T030000Z".to_owned()),
+                reason: Some("scheduled".to_owned()),
+            }
+        );
+        // A holder that never picked a run leaves only its PID.
+        drop(second);
+        let third = acquire(&path, "job `app`").unwrap();
+        assert_eq!(third.previous.run, None);
+        assert_eq!(third.previous.reason, None);
+    }
 }

@@ -154,7 +154,12 @@ fn record_interrupted(
         return;
     }
     let started_at = crate::destinations::id_time(id).unwrap_or(now);
-    let record = RunRecord::interrupted(job, id, &previous.pid, started_at, now);
+    let reason = previous
+        .reason
+        .as_deref()
+        .and_then(|reason| serde_json::from_value(serde_json::Value::from(reason)).ok())
+        .unwrap_or(crate::manifest::Reason::Manual);
+    let record = RunRecord::interrupted(job, id, &previous.pid, reason, started_at, now);
     log.warn(&format!(
         "job `{job}`: run {id} (pid {}) was interrupted before it recorded its outcome; \
          recorded it as failed, and what it left goes with the cleanup after this run",
@@ -170,9 +175,13 @@ fn record_interrupted(
 
 fn backup_options(options: &RunOptions, store: Option<Store>, lock: &Lock) -> BackupOptions {
     let log = options.log.clone();
+    let reason = serde_json::to_value(options.reason)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default();
     let on_id: OnId = match lock.run_note() {
         Ok(mut note) => Box::new(move |id: &str| {
-            if let Err(error) = note.record(id) {
+            if let Err(error) = note.record(id, &reason) {
                 log.warn(&format!("cannot note run {id} in its lock file: {error}"));
             }
         }),
