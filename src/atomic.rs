@@ -28,7 +28,17 @@ fn create_dirs(dir: &Path, mode: u32) -> std::io::Result<()> {
 /// parent directories: 0700 for a private file (no bits for group or
 /// others in `mode`), else 0755, whatever the umask.
 pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path
+    write_files(&[(path, contents)], mode)
+}
+
+/// [`write_file`] for several files in one directory, in order, with one
+/// fsync of the directory at the end: a crash can leave an earlier one
+/// written and a later one not, never half of one.
+pub fn write_files(files: &[(&Path, &[u8])], mode: u32) -> std::io::Result<()> {
+    let Some((first, _)) = files.first() else {
+        return Ok(());
+    };
+    let dir = first
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
@@ -36,6 +46,15 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()
     create_dirs(dir, dir_mode).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
     })?;
+    for (path, contents) in files {
+        place(dir, path, contents, mode)?;
+    }
+    sync_dir(dir)
+}
+
+/// Writes `contents` to a temporary file in `dir`, fsyncs it and renames it
+/// to `path`.
+fn place(dir: &Path, path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -47,8 +66,7 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()
         file.file()
             .set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
-        fs_err::rename(&temporary, path)?;
-        sync_dir(dir)
+        fs_err::rename(&temporary, path)
     })();
     if result.is_err() {
         let _ = fs_err::remove_file(&temporary);

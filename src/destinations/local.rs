@@ -115,12 +115,11 @@ impl Destination for LocalDestination {
             atomic::create_private_dir(&dir)
                 .map_err(|e| DestinationError::io(format!("cannot create {}", dir.display()), e))?;
             // The data first, the sidecar last: the sidecar says the file is
-            // all there.
-            atomic::write_file(&data, &body, 0o600)
-                .map_err(|e| DestinationError::io(format!("cannot write {}", data.display()), e))?;
+            // all there (one fsync of the directory for both: PostgreSQL
+            // pushes again what it was not told is archived).
             let line = wal::sidecar_line(&object.raw_sha256, &object.name);
-            atomic::write_file(&sidecar, line.as_bytes(), 0o600)
-                .map_err(|e| DestinationError::io(format!("cannot write {}", sidecar.display()), e))
+            atomic::write_files(&[(&data, &body), (&sidecar, line.as_bytes())], 0o600)
+                .map_err(|e| DestinationError::io(format!("cannot write {}", data.display()), e))
         })
         .await
         .expect("the blocking task does not panic")

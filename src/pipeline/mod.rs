@@ -336,15 +336,25 @@ impl Chain {
     }
 }
 
-/// `data` compressed and encrypted as [`Chain`] stores a stream, in memory,
-/// for files small enough to hold (a WAL segment).
-pub fn encode(
+/// Everything `input` yields, compressed and encrypted as [`Chain`] stores
+/// a stream, in memory (for files small enough to hold, such as a WAL
+/// segment), read in chunks so that the input is never held whole.
+pub fn encode_from(
     compression: &Compression,
     recipients: &[age::x25519::Recipient],
-    data: &[u8],
+    input: &mut dyn Read,
 ) -> io::Result<Vec<u8>> {
-    let mut stages = Compress::new(compression, recipients, Vec::with_capacity(data.len() / 2))?;
-    stages.write_all(data)?;
+    let mut stages = Compress::new(compression, recipients, Vec::new())?;
+    let mut buffer = vec![0u8; CHUNK_SIZE];
+    loop {
+        let n = match input.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        stages.write_all(&buffer[..n])?;
+    }
     stages.finish()?.finish()
 }
 

@@ -223,25 +223,19 @@ impl Archive {
     /// destinations [`Archive::open`] could not open: the push fails for them.
     pub async fn push(&self, path: &Path, unopened: Vec<String>) -> Result<(), WalError> {
         let name = file_name(path)?;
-        let raw = tokio::fs::read(path)
-            .await
-            .map_err(|source| WalError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-        let raw_sha256 = format!("{:x}", Sha256::digest(&raw));
-        let encrypted = !self.recipients.is_empty();
-        let object = WalObject {
-            stored: pipeline::stored_name(&name, &self.compression, encrypted),
-            name: name.clone(),
-            raw_sha256,
-            size: 0,
+        let read_error = |source| WalError::Read {
+            path: path.display().to_string(),
+            source,
         };
-        // Encoding (CPU) and looking for earlier copies (network) at once.
+        let file = fs_err::File::open(path).map_err(read_error)?;
+        // Read, hashed and encoded in one pass (the raw file is never held
+        // whole), while the destinations are asked for earlier copies.
         let compression = self.compression;
         let recipients = self.recipients.clone();
         let encoding = tokio::task::spawn_blocking(move || {
-            pipeline::encode(&compression, &recipients, &raw).map(Bytes::from)
+            let mut hashed = Hashing::new(file);
+            let encoded = pipeline::encode_from(&compression, &recipients, &mut hashed)?;
+            Ok::<_, std::io::Error>((Bytes::from(encoded), hashed.finish()))
         });
         let finds = futures::future::join_all(
             self.destinations
@@ -249,7 +243,7 @@ impl Archive {
                 .map(|destination| destination.wal_find(&self.job, &name, NAMING)),
         );
         let (encoded, found) = tokio::join!(encoding, finds);
-        let encoded = encoded
+        let (encoded, raw_sha256) = encoded
             .map_err(|e| WalError::Encode {
                 name: name.clone(),
                 source: std::io::Error::other(e.to_string()),
@@ -258,6 +252,13 @@ impl Archive {
                 name: name.clone(),
                 source,
             })?;
+        let encrypted = !self.recipients.is_empty();
+        let object = WalObject {
+            stored: pipeline::stored_name(&name, &self.compression, encrypted),
+            name: name.clone(),
+            raw_sha256,
+            size: 0,
+        };
         let stores = self
             .destinations
             .iter()
@@ -417,6 +418,34 @@ impl Archive {
         })
         .await
         .map_err(|e| e.to_string())?
+    }
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The SHA-256 of everything read, hex.
+    fn finish(self) -> String {
+        format!("{:x}", self.hasher.finalize())
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 
