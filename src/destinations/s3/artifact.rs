@@ -98,8 +98,10 @@ impl ArtifactWriter for S3Artifact {
 }
 
 /// How long a stream waits for the HTTP client to let go of an uploaded
-/// part's buffer before it takes a new one.
-const BUFFER_PATIENCE: Duration = Duration::from_secs(1);
+/// part's buffer before it takes a new one. Generous: on a loaded host the
+/// client can be slow to drop a finished part, and the memory bound matters
+/// more than a stalled upload's speed.
+const BUFFER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Waits, up to [`BUFFER_PATIENCE`], until the part buffer to reuse is free:
 /// otherwise a new one is allocated, and memory grows by a part (8 MiB or

@@ -192,8 +192,12 @@ compression = "none"
     }
 
     /// What `dump.sh` does from now on, e.g. `sleep 30`.
+    /// Replaces the mode in one rename: dump.sh may be reading it (a
+    /// restore's tools run through it too), and must never see it empty.
     pub fn set_mode(&self, mode: &str) {
-        std::fs::write(self.path().join("mode"), mode).unwrap();
+        let temporary = self.path().join(".mode.tmp");
+        std::fs::write(&temporary, mode).unwrap();
+        std::fs::rename(&temporary, self.path().join("mode")).unwrap();
     }
 
     /// `cairn ARGS` with the credentials the configuration takes from the
