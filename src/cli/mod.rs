@@ -130,6 +130,9 @@ pub enum Command {
         /// Send `stale` notifications for jobs that became stale (once per episode).
         #[arg(long)]
         notify: bool,
+        /// Every host's jobs, grouped by host, instead of this host's.
+        #[arg(long)]
+        all_hosts: bool,
     },
     /// Restore a job's artifact into its store or another target.
     Restore(RestoreArgs),
@@ -315,7 +318,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
             json,
             prometheus,
             notify,
-        } => status::status(&cli.global, json, prometheus.as_deref(), notify),
+            all_hosts,
+        } => status::status(&cli.global, json, prometheus.as_deref(), notify, all_hosts),
         Command::Restore(args) => restore::restore(&cli.global, &args),
         Command::Verify { job, identity } => verify::verify(&cli.global, &job, identity.as_deref()),
         Command::Wal { command } => wal::wal(&cli.global, command),

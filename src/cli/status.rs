@@ -11,9 +11,14 @@ pub(super) fn status(
     json: bool,
     prometheus: Option<&std::path::Path>,
     notify: bool,
+    all_hosts: bool,
 ) -> miette::Result<ExitStatus> {
     let report = (|| {
-        let (config, _) = load_host_config(global)?;
+        let (config, _) = if all_hosts {
+            load_config(global)?
+        } else {
+            load_host_config(global)?
+        };
         let now = now()?;
         let report = runtime()?.block_on(ops::status::status(
             &config,
@@ -24,6 +29,15 @@ pub(super) fn status(
         ))?;
         Ok::<_, miette::Report>(report)
     })();
+    // Every host's jobs: grouped by the hosts they run on.
+    let report = report.map(|mut report| {
+        if all_hosts {
+            report
+                .jobs
+                .sort_by_key(|job| (job.hosts.clone().unwrap_or_default(), job.job.clone()));
+        }
+        report
+    });
     let report = match report {
         Ok(report) => report,
         Err(error) => {

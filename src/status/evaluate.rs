@@ -336,6 +336,7 @@ fn finish(
         last_verify: facts.last_verify.map(last_verify),
         destinations: facts.destinations,
         wal: facts.wal,
+        hosts: job.hosts.clone(),
     }
 }
 

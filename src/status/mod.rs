@@ -175,6 +175,8 @@ pub struct JobStatus {
     pub destinations: Vec<DestinationStatus>,
     /// A basebackup job's WAL archive.
     pub wal: Option<WalStatus>,
+    /// The hosts the job runs on (`host`); `None`: every host.
+    pub hosts: Option<Vec<String>>,
 }
 
 /// A basebackup job's WAL archive over its destinations.

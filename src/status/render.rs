@@ -18,23 +18,33 @@ pub fn text(report: &Report) -> String {
     if report.jobs.is_empty() {
         return "No jobs are configured. Status: OK.\n".to_owned();
     }
-    let rows: Vec<[String; 5]> = report
+    // A file for several hosts: which host each job runs on.
+    let with_hosts = report.jobs.iter().any(|job| job.hosts.is_some());
+    let rows: Vec<Vec<String>> = report
         .jobs
         .iter()
         .map(|job| {
-            [
-                job.job.clone(),
+            let mut row = vec![job.job.clone()];
+            if with_hosts {
+                row.push(hosts_of(job));
+            }
+            row.extend([
                 label(job.state).to_owned(),
                 job.newest
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), |n| age(report.now - n.time)),
                 job.next_run.as_ref().map_or_else(|| "-".to_owned(), time),
                 job.message.clone(),
-            ]
+            ]);
+            row
         })
         .collect();
-    let header = ["JOB", "STATE", "NEWEST", "NEXT RUN", "MESSAGE"].map(str::to_owned);
-    let mut widths = [0; 4];
+    let mut header = vec!["JOB".to_owned()];
+    if with_hosts {
+        header.push("HOST".to_owned());
+    }
+    header.extend(["STATE", "NEWEST", "NEXT RUN", "MESSAGE"].map(str::to_owned));
+    let mut widths = vec![0; header.len() - 1];
     for row in std::iter::once(&header).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -42,18 +52,11 @@ pub fn text(report: &Report) -> String {
     }
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
-        let line = format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            line.push_str(&format!("{cell:<width$}  "));
+        }
+        line.push_str(row.last().map_or("", String::as_str));
         out.push_str(line.trim_end());
         out.push('\n');
     }
@@ -71,6 +74,13 @@ pub fn text(report: &Report) -> String {
         .collect();
     out.push_str(&format!(" ({}).\n", counts.join(", ")));
     out
+}
+
+/// The hosts a job runs on, for the table: `*` for every host.
+fn hosts_of(job: &JobStatus) -> String {
+    job.hosts
+        .as_ref()
+        .map_or_else(|| "*".to_owned(), |hosts| hosts.join(","))
 }
 
 fn details(out: &mut String, job: &JobStatus, now: DateTime<Utc>) {
@@ -260,6 +270,7 @@ fn job_json(job: &JobStatus, now: DateTime<Utc>) -> Value {
         "consecutive_failures": job.consecutive_failures,
         "failures_total": job.failures_total,
         "last_verify": job.last_verify.as_ref().map(last_verify_json),
+        "hosts": job.hosts,
         "wal": job.wal.as_ref().map(|wal| json!({
             "newest": wal.newest.as_ref().map(|(name, stored)| json!({
                 "file": name,

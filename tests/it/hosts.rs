@@ -156,3 +156,47 @@ fn a_job_of_another_host_does_not_run_here_and_unknown_hosts_are_refused() {
     let valid = as_host(&sandbox, "gamma", &["validate"]);
     assert_eq!(valid.code, 0, "{}", valid.stderr);
 }
+
+#[test]
+fn status_all_hosts_reports_every_hosts_jobs_grouped_by_host() {
+    let sandbox = sandbox();
+    // From any machine, even one the file does not list.
+    let text = Cairn::new(sandbox.path())
+        .args(["--root", "root", "status", "--all-hosts"])
+        .run();
+    let rows: Vec<Vec<&str>> = text
+        .stdout
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .map(|line| line.split_whitespace().take(3).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["JOB", "HOST", "STATE"],
+            vec!["shared", "*", "CRITICAL"],
+            vec!["db", "alpha", "CRITICAL"],
+            vec!["docs", "beta", "CRITICAL"],
+        ],
+        "{}",
+        text.stdout
+    );
+    let json = Cairn::new(sandbox.path())
+        .args(["--root", "root", "status", "--all-hosts", "--json"])
+        .run();
+    let report: Value = serde_json::from_str(&json.stdout).unwrap();
+    let hosts: Vec<String> = report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| format!("{} {}", job["job"], job["hosts"]))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "\"shared\" null",
+            "\"db\" [\"alpha\"]",
+            "\"docs\" [\"beta\"]"
+        ]
+    );
+}
