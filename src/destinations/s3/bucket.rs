@@ -119,6 +119,26 @@ impl Bucket {
         Ok(())
     }
 
+    /// The user metadata of the object at `key`; `None` when there is no
+    /// such object.
+    pub(super) async fn metadata(
+        &self,
+        key: &str,
+    ) -> Result<Option<HashMap<String, String>>, DestinationError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(head) => Ok(Some(head.metadata().cloned().unwrap_or_default())),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(self.error("read the metadata of", key, e)),
+        }
+    }
+
     /// The object at `key`, as it downloads.
     pub(super) async fn download(
         &self,

@@ -202,25 +202,13 @@ impl Bucket {
         })
     }
 
-    /// Whether the object carries cairn's mark for this job and run.
+    /// Whether the object carries cairn's mark for this job and run (one
+    /// that is gone carries nothing, and needs no deleting).
     async fn marked(&self, key: &str, job: &str, id: &str) -> Result<bool, DestinationError> {
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| self.error("inspect", key, e))?;
-        let metadata = head.metadata();
-        Ok(metadata
-            .and_then(|m| m.get("cairn-job"))
-            .map(String::as_str)
-            == Some(job)
-            && metadata
-                .and_then(|m| m.get("cairn-run-id"))
-                .map(String::as_str)
-                == Some(id))
+        Ok(self.metadata(key).await?.is_some_and(|metadata| {
+            metadata.get("cairn-job").map(String::as_str) == Some(job)
+                && metadata.get("cairn-run-id").map(String::as_str) == Some(id)
+        }))
     }
 
     pub(super) async fn delete(&self, artifact: &Found) -> Result<(), DestinationError> {

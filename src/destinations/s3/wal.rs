@@ -85,17 +85,12 @@ impl Bucket {
             return Ok(None);
         };
         let key = format!("{}{}", self.wal_prefix(job), entry.stored);
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| self.error("read the metadata of", &key, e))?;
-        let raw_sha256 = head
-            .metadata()
-            .and_then(|metadata| metadata.get(wal::RAW_SHA256_METADATA))
+        // Listed a moment ago and gone now: as good as absent.
+        let Some(metadata) = self.metadata(&key).await? else {
+            return Ok(None);
+        };
+        let raw_sha256 = metadata
+            .get(wal::RAW_SHA256_METADATA)
             .cloned()
             .ok_or_else(|| {
                 self.failure(
@@ -175,21 +170,10 @@ impl Bucket {
     /// Deletes `key` when cairn archived it for `job`; one already gone is
     /// fine.
     async fn delete_archived(&self, job: &str, key: String) -> Result<(), DestinationError> {
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await;
-        let ours = match head {
-            Ok(head) => head
-                .metadata()
-                .and_then(|m| m.get("cairn-job"))
-                .is_some_and(|owner| owner == job),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(()),
-            Err(e) => return Err(self.error("read the metadata of", &key, e)),
-        };
+        let ours = self
+            .metadata(&key)
+            .await?
+            .is_some_and(|metadata| metadata.get("cairn-job").is_some_and(|owner| owner == job));
         if ours {
             self.delete_object(&key).await?;
         }
