@@ -209,6 +209,11 @@ pub struct PlanArgs {
     /// Limit the plan to these addresses.
     #[arg(long, value_name = "ADDRESS")]
     pub target: Vec<crate::plan::Target>,
+    /// Review the configuration against an earlier one: a file, or a Git
+    /// revision of the repository holding it. Reads no host, destination,
+    /// server or credential.
+    #[arg(long, value_name = "FILE|REVISION", conflicts_with_all = ["out", "target", "verbose"])]
+    pub against: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 use super::diagnostic::Diagnostic;
 use super::source::{Location, Sources};
 use super::tree::{Node, NodeValue};
+use super::Unset;
 
 /// A reference that could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,12 +20,13 @@ pub fn interpolate_tree(
     root: &mut Node,
     sources: &Sources,
     lookup: &dyn Fn(&str) -> Option<String>,
+    unset: Unset,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     if let NodeValue::Table(table) = &mut root.value {
         for (key, entry) in table.entries.iter_mut() {
             if key != "env" {
-                interpolate_node(&mut entry.node, sources, lookup, diagnostics);
+                interpolate_node(&mut entry.node, sources, lookup, unset, diagnostics);
             }
         }
     }
@@ -34,6 +36,7 @@ fn interpolate_node(
     node: &mut Node,
     sources: &Sources,
     lookup: &dyn Fn(&str) -> Option<String>,
+    unset: Unset,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     match &mut node.value {
@@ -41,34 +44,67 @@ fn interpolate_node(
             if !text.contains('$') {
                 return;
             }
-            match expand(text, lookup) {
-                Ok(expanded) => {
+            match expand(text, lookup, unset) {
+                Ok((expanded, literal)) => {
+                    for problem in literal {
+                        diagnostics.push(diagnostic(
+                            &problem,
+                            text,
+                            &node.location,
+                            sources,
+                            unset,
+                        ));
+                    }
                     if expanded != *text {
                         node.template = Some(std::mem::replace(text, expanded));
                     }
                 }
                 Err(problems) => {
                     for problem in problems {
-                        diagnostics.push(diagnostic(&problem, text, &node.location, sources));
+                        diagnostics.push(diagnostic(
+                            &problem,
+                            text,
+                            &node.location,
+                            sources,
+                            unset,
+                        ));
                     }
                 }
             }
         }
         NodeValue::Array(items) => {
             for item in items {
-                interpolate_node(item, sources, lookup, diagnostics);
+                interpolate_node(item, sources, lookup, unset, diagnostics);
             }
         }
         NodeValue::Table(table) => {
             for entry in table.entries.values_mut() {
-                interpolate_node(&mut entry.node, sources, lookup, diagnostics);
+                interpolate_node(&mut entry.node, sources, lookup, unset, diagnostics);
             }
         }
         _ => {}
     }
 }
 
-fn diagnostic(problem: &Problem, text: &str, location: &Location, sources: &Sources) -> Diagnostic {
+fn diagnostic(
+    problem: &Problem,
+    text: &str,
+    location: &Location,
+    sources: &Sources,
+    unset: Unset,
+) -> Diagnostic {
+    if let (Problem::Missing { name, offset }, Unset::Literal) = (problem, unset) {
+        return Diagnostic::warning(format!(
+            "environment variable `{name}` is not set: compared as the text `${{{name}}}`"
+        ))
+        .label(
+            sources.narrow(location, text, *offset, name.len() + 2),
+            format!("`{name}` is not set"),
+        )
+        .help(format!(
+            "set {name} where the review runs to compare its value; both sides read the same environment"
+        ));
+    }
     let (message, label, help, offset, len) = match problem {
         Problem::Missing { name, offset } => (
             format!("environment variable `{name}` is not set"),
@@ -103,9 +139,16 @@ fn diagnostic(problem: &Problem, text: &str, location: &Location, sources: &Sour
 }
 
 /// Expands every reference in `text`, or lists every one that cannot be.
-fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, Vec<Problem>> {
+/// With [`Unset::Literal`] a variable that is not set stays as written and
+/// comes back beside the text, to be warned about.
+fn expand(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    unset: Unset,
+) -> Result<(String, Vec<Problem>), Vec<Problem>> {
     let mut out = String::with_capacity(text.len());
     let mut problems = Vec::new();
+    let mut literal = Vec::new();
     let mut rest = text;
     let mut offset = 0;
     while let Some(i) = rest.find('$') {
@@ -142,10 +185,18 @@ fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
                 (Some(value), Some(default)) if value.is_empty() => out.push_str(default),
                 (Some(value), _) => out.push_str(&value),
                 (None, Some(default)) => out.push_str(default),
-                (None, None) => problems.push(Problem::Missing {
-                    name: name.to_owned(),
-                    offset: offset + i,
-                }),
+                (None, None) => {
+                    let problem = Problem::Missing {
+                        name: name.to_owned(),
+                        offset: offset + i,
+                    };
+                    if unset == Unset::Literal {
+                        out.push_str(&after[..=close]);
+                        literal.push(problem);
+                    } else {
+                        problems.push(problem);
+                    }
+                }
             }
         }
         rest = &after[close + 1..];
@@ -153,7 +204,7 @@ fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
     }
     out.push_str(rest);
     if problems.is_empty() {
-        Ok(out)
+        Ok((out, literal))
     } else {
         Err(problems)
     }
@@ -179,16 +230,39 @@ mod tests {
 
     #[test]
     fn expands_references_and_defaults() {
-        assert_eq!(expand("u=${USER}", &env).unwrap(), "u=backup");
-        assert_eq!(expand("${NOPE:-x}/${USER:-y}", &env).unwrap(), "x/backup");
-        assert_eq!(expand("${EMPTY:-fallback}", &env).unwrap(), "fallback");
-        assert_eq!(expand("${EMPTY}", &env).unwrap(), "");
-        assert_eq!(expand("cost $5 $${USER}", &env).unwrap(), "cost $5 ${USER}");
+        assert_eq!(
+            expand("u=${USER}", &env, Unset::Error).unwrap().0,
+            "u=backup"
+        );
+        let (text, literal) = expand("${NOPE}/${USER}", &env, Unset::Literal).unwrap();
+        assert_eq!(text, "${NOPE}/backup");
+        assert_eq!(
+            literal,
+            [Problem::Missing {
+                name: "NOPE".into(),
+                offset: 0
+            }]
+        );
+        assert_eq!(
+            expand("${NOPE:-x}/${USER:-y}", &env, Unset::Error)
+                .unwrap()
+                .0,
+            "x/backup"
+        );
+        assert_eq!(
+            expand("${EMPTY:-fallback}", &env, Unset::Error).unwrap().0,
+            "fallback"
+        );
+        assert_eq!(expand("${EMPTY}", &env, Unset::Error).unwrap().0, "");
+        assert_eq!(
+            expand("cost $5 $${USER}", &env, Unset::Error).unwrap().0,
+            "cost $5 ${USER}"
+        );
     }
 
     #[test]
     fn reports_every_problem_with_its_offset() {
-        let problems = expand("${A}-${USER}-${B}", &env).unwrap_err();
+        let problems = expand("${A}-${USER}-${B}", &env, Unset::Error).unwrap_err();
         assert_eq!(
             problems,
             vec![
@@ -203,11 +277,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            expand("x${USER", &env).unwrap_err(),
+            expand("x${USER", &env, Unset::Error).unwrap_err(),
             vec![Problem::Unterminated { offset: 1 }]
         );
         assert!(matches!(
-            expand("${1X}", &env).unwrap_err()[0],
+            expand("${1X}", &env, Unset::Error).unwrap_err()[0],
             Problem::BadName { .. }
         ));
     }

@@ -41,8 +41,48 @@ pub struct LoadOptions<'a> {
     pub env: Option<&'a str>,
     /// Environment variable lookup for `${VAR}`.
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
-    /// The host's own time zone (cron entries fire in it).
-    pub host_timezone: String,
+    /// The host's own time zone (cron entries fire in it); `None` when the
+    /// host is not known (a review renders for a host it cannot see).
+    pub host_timezone: Option<String>,
+    /// Where the files are read from: the disk, or a Git revision.
+    pub files: &'a dyn Files,
+    /// What a `${VAR}` that is not set becomes.
+    pub unset: Unset,
+}
+
+/// The configuration files as loading reads them.
+pub trait Files {
+    /// The file's bytes (an error of kind `NotFound` when it is absent).
+    fn read(&self, path: &FsPath) -> std::io::Result<Vec<u8>>;
+    fn exists(&self, path: &FsPath) -> bool;
+    /// The name diagnostics give the file.
+    fn name(&self, path: &FsPath) -> String;
+}
+
+/// The files on disk.
+pub struct Disk;
+
+impl Files for Disk {
+    fn read(&self, path: &FsPath) -> std::io::Result<Vec<u8>> {
+        fs_err::read(path)
+    }
+
+    fn exists(&self, path: &FsPath) -> bool {
+        path.exists()
+    }
+
+    fn name(&self, path: &FsPath) -> String {
+        path.display().to_string()
+    }
+}
+
+/// What a `${VAR}` with no value and no default becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unset {
+    /// An error: the command needs the value.
+    Error,
+    /// Its own text, with a warning: a review compares what is written.
+    Literal,
 }
 
 /// Loads and validates a configuration. Warnings come back with the

@@ -7,14 +7,15 @@ use std::path::{Path as FsPath, PathBuf};
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::source::{Location, Source, SourceId};
 use super::tree::Node;
-use super::{absolute, interpolate, suggest, LoadOptions};
+use super::{absolute, interpolate, suggest, Files, LoadOptions};
 
 fn read_source(
+    files: &dyn Files,
     path: &FsPath,
     diagnostics: &mut Diagnostics,
 ) -> Option<(SourceId, toml_edit::Document<String>)> {
-    let name = path.display().to_string();
-    let bytes = match fs_err::read(path) {
+    let name = files.name(path);
+    let bytes = match files.read(path) {
         Ok(bytes) => bytes,
         Err(error) => {
             diagnostics.push(
@@ -72,12 +73,12 @@ fn io_reason(error: &std::io::Error) -> String {
 /// Reads the base file, merges `[env.NAME]` and `backup.NAME.toml` when an
 /// environment is selected, and expands `${VAR}`s.
 pub(super) fn read_tree(options: &LoadOptions, diagnostics: &mut Diagnostics) -> Option<Node> {
-    let (base_id, document) = read_source(options.path, diagnostics)?;
+    let (base_id, document) = read_source(options.files, options.path, diagnostics)?;
     let mut tree = Node::from_document(&document, base_id);
     if let Some(env) = options.env {
         let inline = tree.get("env").and_then(|envs| envs.get(env)).cloned();
         let overlay_path = overlay_path(options.path, env);
-        let has_file = overlay_path.exists();
+        let has_file = options.files.exists(&overlay_path);
         if inline.is_none() && !has_file {
             let mut defined: Vec<String> = tree
                 .get("env")
@@ -105,7 +106,7 @@ pub(super) fn read_tree(options: &LoadOptions, diagnostics: &mut Diagnostics) ->
             tree.merge(inline);
         }
         if has_file {
-            let (overlay_id, overlay) = read_source(&overlay_path, diagnostics)?;
+            let (overlay_id, overlay) = read_source(options.files, &overlay_path, diagnostics)?;
             let overlay = Node::from_document(&overlay, overlay_id);
             if let Some(location) = overlay
                 .as_table()
@@ -126,6 +127,7 @@ pub(super) fn read_tree(options: &LoadOptions, diagnostics: &mut Diagnostics) ->
         &mut tree,
         &diagnostics.sources,
         options.lookup,
+        options.unset,
         &mut diagnostics.items,
     );
     Some(tree)

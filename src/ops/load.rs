@@ -39,7 +39,9 @@ pub fn check(path: &Path, env: Option<&str>) -> Result<(Config, Diagnostics), Di
         path,
         env,
         lookup: &lookup,
-        host_timezone: host_timezone(),
+        host_timezone: Some(host_timezone()),
+        files: &config::Disk,
+        unset: config::Unset::Error,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod apply;
 pub mod load;
 pub mod probe;
 pub mod restore;
+pub mod review;
 pub mod run;
 pub mod status;
 pub mod wal;

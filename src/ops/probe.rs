@@ -55,7 +55,9 @@ pub fn probe(probe: &Probe) -> std::io::Result<Outcome> {
         path: &path,
         env: probe.env.as_deref(),
         lookup: &lookup,
-        host_timezone: probe.host_timezone.clone(),
+        host_timezone: Some(probe.host_timezone.clone()),
+        files: &config::Disk,
+        unset: config::Unset::Error,
     });
     let (config, diagnostics) = match loaded {
         Ok(loaded) => loaded,

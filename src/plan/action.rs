@@ -91,6 +91,20 @@ pub struct FileChange {
 }
 
 impl Action {
+    /// Rewrites every text the action prints (its reason, diff and desired
+    /// content) with `mask`.
+    pub fn mask(&mut self, mask: &dyn Fn(&mut String)) {
+        mask(&mut self.reason);
+        match &mut self.operation {
+            Operation::Create { file, content } | Operation::Update { file, content } => {
+                mask(&mut file.diff);
+                mask(content);
+            }
+            Operation::Destroy { file } => mask(&mut file.diff),
+            _ => {}
+        }
+    }
+
     pub fn kind(&self) -> ActionKind {
         match &self.operation {
             Operation::Create { .. } => ActionKind::Create,

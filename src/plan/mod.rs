@@ -7,6 +7,7 @@ mod files;
 pub mod jobs;
 mod observe;
 pub mod render;
+pub mod review;
 mod wal;
 
 use std::path::PathBuf;

@@ -12,7 +12,7 @@ pub struct Style {
 }
 
 impl Style {
-    fn paint(self, code: &str, text: &str) -> String {
+    pub(super) fn paint(self, code: &str, text: &str) -> String {
         if self.colour {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
@@ -20,12 +20,12 @@ impl Style {
         }
     }
 
-    fn symbol(self, action: ActionKind) -> String {
+    pub(super) fn symbol(self, action: ActionKind) -> String {
         let (code, symbol) = symbol(action);
         self.paint(code, symbol)
     }
 
-    fn diff_line(self, line: &str) -> String {
+    pub(super) fn diff_line(self, line: &str) -> String {
         if line.starts_with("+++") || line.starts_with("---") {
             self.paint("1", line)
         } else if line.starts_with('+') {
@@ -41,7 +41,7 @@ impl Style {
 }
 
 /// The ANSI colour and the symbol of an action.
-fn symbol(action: ActionKind) -> (&'static str, &'static str) {
+pub(super) fn symbol(action: ActionKind) -> (&'static str, &'static str) {
     match action {
         ActionKind::Create => ("32", "+"),
         ActionKind::Update => ("33", "~"),
@@ -52,7 +52,7 @@ fn symbol(action: ActionKind) -> (&'static str, &'static str) {
 }
 
 /// What a group of actions is about.
-fn section(action: &Action) -> String {
+pub(super) fn section(action: &Action) -> String {
     match &action.operation {
         Operation::Run { .. } => "Jobs to run".to_owned(),
         Operation::Prune { artifact, .. } | Operation::Keep { artifact } => {

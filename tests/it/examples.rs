@@ -164,7 +164,9 @@ retention = {{ daily = 7 }}
             path: &dir.path().join("backup.toml"),
             env: None,
             lookup: &|_| None,
-            host_timezone: "UTC".to_owned(),
+            host_timezone: Some("UTC".to_owned()),
+            files: &cairn::config::Disk,
+            unset: cairn::config::Unset::Error,
         })
     };
     write("postgresql://backup@db.internal/app");

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Where artifacts go. `kind` selects the type and its options.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Destination {
     /// A directory on this host.
@@ -20,7 +20,7 @@ pub enum Destination {
 pub const DESTINATION_KINDS: [&str; 2] = ["local", "s3"];
 
 /// A directory on this host.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocalDestination {
     /// The directory artifacts are written under.
@@ -29,7 +29,7 @@ pub struct LocalDestination {
 
 /// An S3 or S3-compatible bucket. Credentials come from the standard AWS
 /// chain (environment, profile, instance role), never from this file.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3Destination {
     /// Bucket name.

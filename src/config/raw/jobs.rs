@@ -146,7 +146,7 @@ pub enum CompressionAlgorithm {
 }
 
 /// Commands run around a job, each through `sh -c`.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hooks {
     /// Run before the dump; a failure fails the run.
@@ -162,7 +162,7 @@ pub struct Hooks {
 
 /// One check of a verify job. Use `query` (with `min`/`max`) for SQL stores,
 /// `min_keys` for Redis, `min_files` for directories.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     /// A SQL query returning one number, e.g. "select count(*) from users".

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A notification channel. `kind` selects the type and its options.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Notify {
     /// A JSON POST to a URL (healthchecks.io-style ping URLs work too).
@@ -19,7 +19,7 @@ pub enum Notify {
 pub const NOTIFY_KINDS: [&str; 2] = ["webhook", "command"];
 
 /// A JSON POST for each event.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookNotify {
     /// The URL every event is posted to.
@@ -34,7 +34,7 @@ pub struct WebhookNotify {
 /// A command run for each event, through `sh -c`, with CAIRN_EVENT, CAIRN_JOB,
 /// CAIRN_MESSAGE, CAIRN_STATUS and CAIRN_ARTIFACT in its environment (see
 /// docs/notifications.md).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandNotify {
     /// The command line.

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A data source to back up. `kind` selects the type and its options.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Store {
     /// PostgreSQL: `pg_dump` per database, optionally `pg_dumpall --globals-only`.
@@ -51,7 +51,7 @@ impl Store {
 }
 
 /// A PostgreSQL server.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresStore {
     /// A libpq connection string or URI, e.g. "postgresql://backup@db.internal:5432/postgres".
@@ -132,7 +132,7 @@ pub enum PostgresFormat {
 }
 
 /// A Redis server.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisStore {
     /// Server URL, e.g. "redis://127.0.0.1:6379" or "rediss://:${REDIS_PASSWORD}@cache:6380".
@@ -158,7 +158,7 @@ pub enum RedisMethod {
 }
 
 /// A MariaDB or MySQL server.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MariadbStore {
     /// Server host (or use `socket`).
@@ -176,7 +176,7 @@ pub struct MariadbStore {
 }
 
 /// A SQLite database file.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteStore {
     /// Path of the database file.
@@ -184,7 +184,7 @@ pub struct SqliteStore {
 }
 
 /// A directory tree.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryStore {
     /// The directory to archive.
@@ -195,7 +195,7 @@ pub struct DirectoryStore {
 }
 
 /// A Cassandra node (not supported by `cairn run` yet).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CassandraStore {
     /// Host that `nodetool` connects to.
@@ -211,7 +211,7 @@ pub struct CassandraStore {
 }
 
 /// A Kafka cluster (not supported by `cairn run` yet).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaStore {
     /// Bootstrap servers, e.g. ["kafka-1:9092", "kafka-2:9092"].

@@ -168,7 +168,7 @@ pub(crate) fn validate(
         dir,
     };
     let (settings, timezone) =
-        settings::check_settings(&mut checker, settings, &options.host_timezone);
+        settings::check_settings(&mut checker, settings, options.host_timezone.as_deref());
     let stores = stores::check_stores(&mut checker, stores);
     let destinations = destinations::check_destinations(&mut checker, destinations);
     for (name, policy) in &retention {

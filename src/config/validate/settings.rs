@@ -9,7 +9,7 @@ use crate::config::raw;
 pub(super) fn check_settings(
     checker: &mut Checker,
     mut settings: raw::Settings,
-    host_timezone: &str,
+    host_timezone: Option<&str>,
 ) -> (raw::Settings, Option<Tz>) {
     let at = |key: &str| path(&["settings", key]);
     let timezone = match settings.timezone.parse::<Tz>() {
@@ -24,7 +24,10 @@ pub(super) fn check_settings(
             None
         }
     };
-    if settings.scheduler == raw::Scheduler::Cron && !same_zone(&settings.timezone, host_timezone) {
+    // A review renders for hosts it cannot see: their zone is not known.
+    if let Some(host_timezone) = host_timezone.filter(|host| {
+        settings.scheduler == raw::Scheduler::Cron && !same_zone(&settings.timezone, host)
+    }) {
         checker.error(
             &at("timezone"),
             format!(
