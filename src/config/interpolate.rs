@@ -16,70 +16,76 @@ enum Problem {
 /// Expands `${VAR}` references in every string of `root` except under the
 /// `env` table (overlays that were not selected may name variables that only
 /// exist in their own environment). `$${` stands for a literal `${`.
+/// Returns where values were left as written ([`Unset::Literal`]).
 pub fn interpolate_tree(
     root: &mut Node,
     sources: &Sources,
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: Unset,
     diagnostics: &mut Vec<Diagnostic>,
-) {
+) -> Vec<Location> {
+    let mut literal = Vec::new();
     if let NodeValue::Table(table) = &mut root.value {
         for (key, entry) in table.entries.iter_mut() {
             if key != "env" {
-                interpolate_node(&mut entry.node, sources, lookup, unset, diagnostics);
+                let mut context = Context {
+                    sources,
+                    lookup,
+                    unset,
+                    diagnostics: &mut *diagnostics,
+                    literal: &mut literal,
+                };
+                interpolate_node(&mut entry.node, &mut context);
             }
         }
     }
+    literal
 }
 
-fn interpolate_node(
-    node: &mut Node,
-    sources: &Sources,
-    lookup: &dyn Fn(&str) -> Option<String>,
+struct Context<'a> {
+    sources: &'a Sources,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
     unset: Unset,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
+    diagnostics: &'a mut Vec<Diagnostic>,
+    literal: &'a mut Vec<Location>,
+}
+
+fn interpolate_node(node: &mut Node, context: &mut Context) {
     match &mut node.value {
         NodeValue::String(text) => {
             if !text.contains('$') {
                 return;
             }
-            match expand(text, lookup, unset) {
+            let (problems, expanded) = match expand(text, context.lookup, context.unset) {
                 Ok((expanded, literal)) => {
-                    for problem in literal {
-                        diagnostics.push(diagnostic(
-                            &problem,
-                            text,
-                            &node.location,
-                            sources,
-                            unset,
-                        ));
+                    if !literal.is_empty() {
+                        context.literal.push(node.location.clone());
                     }
-                    if expanded != *text {
-                        node.template = Some(std::mem::replace(text, expanded));
-                    }
+                    (literal, Some(expanded))
                 }
-                Err(problems) => {
-                    for problem in problems {
-                        diagnostics.push(diagnostic(
-                            &problem,
-                            text,
-                            &node.location,
-                            sources,
-                            unset,
-                        ));
-                    }
-                }
+                Err(problems) => (problems, None),
+            };
+            for problem in problems {
+                context.diagnostics.push(diagnostic(
+                    &problem,
+                    text,
+                    &node.location,
+                    context.sources,
+                    context.unset,
+                ));
+            }
+            if let Some(expanded) = expanded.filter(|expanded| expanded != text) {
+                node.template = Some(std::mem::replace(text, expanded));
             }
         }
         NodeValue::Array(items) => {
             for item in items {
-                interpolate_node(item, sources, lookup, unset, diagnostics);
+                interpolate_node(item, context);
             }
         }
         NodeValue::Table(table) => {
             for entry in table.entries.values_mut() {
-                interpolate_node(&mut entry.node, sources, lookup, unset, diagnostics);
+                interpolate_node(&mut entry.node, context);
             }
         }
         _ => {}

@@ -89,7 +89,7 @@ pub enum Unset {
 /// configuration; any error means no configuration.
 pub fn load(options: &LoadOptions) -> Result<(Config, Diagnostics), Diagnostics> {
     let mut diagnostics = Diagnostics::default();
-    let Some(tree) = read_tree(options, &mut diagnostics) else {
+    let Some((tree, literal)) = read_tree(options, &mut diagnostics) else {
         diagnostics.sort();
         return Err(diagnostics);
     };
@@ -101,6 +101,22 @@ pub fn load(options: &LoadOptions) -> Result<(Config, Diagnostics), Diagnostics>
         &diagnostics.sources,
         &mut diagnostics.items,
     );
+    // A value left as written (`${VAR}` not set, in a review) may not pass
+    // the checks its real value would: what they find about it is said,
+    // not held against the file.
+    for diagnostic in diagnostics.items.iter_mut().filter(|d| d.is_error()) {
+        let about_literal = diagnostic.labels.first().is_some_and(|label| {
+            literal.iter().any(|value| {
+                value.source == label.location.source
+                    && value.span.start < label.location.span.end.max(label.location.span.start + 1)
+                    && label.location.span.start < value.span.end
+            })
+        });
+        if about_literal {
+            diagnostic.severity = diagnostic::Severity::Warning;
+            diagnostic.message = format!("{} (a variable left as written)", diagnostic.message);
+        }
+    }
     diagnostics.sort();
     match config {
         Some(config) if !diagnostics.has_errors() => Ok((config, diagnostics)),

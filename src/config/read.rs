@@ -71,8 +71,12 @@ fn io_reason(error: &std::io::Error) -> String {
 }
 
 /// Reads the base file, merges `[env.NAME]` and `backup.NAME.toml` when an
-/// environment is selected, and expands `${VAR}`s.
-pub(super) fn read_tree(options: &LoadOptions, diagnostics: &mut Diagnostics) -> Option<Node> {
+/// environment is selected, and expands `${VAR}`s. Also returns where
+/// values were left as written (a `${VAR}` not set, [`Unset::Literal`]).
+pub(super) fn read_tree(
+    options: &LoadOptions,
+    diagnostics: &mut Diagnostics,
+) -> Option<(Node, Vec<Location>)> {
     let (base_id, document) = read_source(options.files, options.path, diagnostics)?;
     let mut tree = Node::from_document(&document, base_id);
     if let Some(env) = options.env {
@@ -123,14 +127,14 @@ pub(super) fn read_tree(options: &LoadOptions, diagnostics: &mut Diagnostics) ->
             tree.merge(overlay);
         }
     }
-    interpolate::interpolate_tree(
+    let literal = interpolate::interpolate_tree(
         &mut tree,
         &diagnostics.sources,
         options.lookup,
         options.unset,
         &mut diagnostics.items,
     );
-    Some(tree)
+    Some((tree, literal))
 }
 
 /// `backup.NAME.toml` beside `backup.toml` (in general `STEM.NAME.toml`).

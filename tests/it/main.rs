@@ -21,6 +21,7 @@ mod plan;
 mod restore;
 mod restore_redis;
 mod retention;
+mod review;
 mod run_faults;
 mod run_stores;
 mod schema;
