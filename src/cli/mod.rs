@@ -74,6 +74,11 @@ pub enum Command {
         /// Print the diagnostics as JSON.
         #[arg(long)]
         json: bool,
+        /// Check away from the hosts (CI, pre-commit): a ${VAR} not set
+        /// here is checked as written, with a warning, and cron's time-zone
+        /// check against this machine is skipped.
+        #[arg(long)]
+        ci: bool,
     },
     /// Print the JSON Schema of backup.toml.
     Schema,
@@ -214,6 +219,10 @@ pub struct PlanArgs {
     /// server or credential.
     #[arg(long, value_name = "FILE|REVISION", conflicts_with_all = ["out", "target", "verbose"])]
     pub against: Option<String>,
+    /// With --against: every host's jobs, grouped per host (the default
+    /// unless --host picks one).
+    #[arg(long, requires = "against")]
+    pub all_hosts: bool,
 }
 
 #[derive(Debug, Args)]
@@ -288,7 +297,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         }
     };
     match cli.command {
-        Command::Validate { json } => validate::validate(&cli.global, json),
+        Command::Validate { json, ci } => validate::validate(&cli.global, json, ci),
         Command::Schema => {
             output::print(&config::json_schema())?;
             Ok(ExitStatus::Success)

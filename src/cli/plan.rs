@@ -84,6 +84,12 @@ fn review(global: &GlobalArgs, args: &PlanArgs, against: &str) -> miette::Result
     let (Some(after), Some(before)) = (valid.pop(), valid.pop()) else {
         return Err(miette!("both sides of the review must load"));
     };
+    if args.all_hosts && global.host.is_some() {
+        return Err(miette!(
+            help = "drop --host to review every host, or --all-hosts to review one",
+            "--all-hosts and --host contradict each other"
+        ));
+    }
     let host = global.host.as_ref().map(|host| host.trim().to_lowercase());
     let mut review =
         crate::plan::review::review(&before, &after, described, host.as_deref(), now()?);

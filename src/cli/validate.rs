@@ -2,8 +2,13 @@
 
 use super::*;
 
-pub(super) fn validate(global: &GlobalArgs, json: bool) -> miette::Result<ExitStatus> {
-    let result = ops::load::check(&global.config, global.env.as_deref());
+pub(super) fn validate(global: &GlobalArgs, json: bool, ci: bool) -> miette::Result<ExitStatus> {
+    let place = if ci {
+        ops::load::Place::Away
+    } else {
+        ops::load::Place::Host
+    };
+    let result = ops::load::check_at(&global.config, global.env.as_deref(), place);
     let warnings = match result
         .as_ref()
         .map_or_else(|d| d.warning_count(), |(_, d)| d.warning_count())

@@ -31,17 +31,42 @@ pub fn load(path: &Path, env: Option<&str>) -> Result<Loaded, Diagnostics> {
     })
 }
 
+/// Where a configuration is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// On a host it runs on: every `${VAR}` must be set, and cron's zone
+    /// must be the host's.
+    Host,
+    /// Away from the hosts (`validate --ci`: a CI runner, a pre-commit
+    /// hook): a `${VAR}` not set here is checked as written, with a
+    /// warning, and cron's time-zone check is left to the host.
+    Away,
+}
+
 /// Loads and validates, for `cairn validate`.
 pub fn check(path: &Path, env: Option<&str>) -> Result<(Config, Diagnostics), Diagnostics> {
+    check_at(path, env, Place::Host)
+}
+
+/// Loads and validates at `place`.
+pub fn check_at(
+    path: &Path,
+    env: Option<&str>,
+    place: Place,
+) -> Result<(Config, Diagnostics), Diagnostics> {
     #[allow(clippy::disallowed_methods)] // `${VAR}` reads the environment: this is loading.
     let lookup = |name: &str| std::env::var(name).ok();
+    let (host_timezone, unset) = match place {
+        Place::Host => (Some(host_timezone()), config::Unset::Error),
+        Place::Away => (None, config::Unset::Literal),
+    };
     config::load(&LoadOptions {
         path,
         env,
         lookup: &lookup,
-        host_timezone: Some(host_timezone()),
+        host_timezone,
         files: &config::Disk,
-        unset: config::Unset::Error,
+        unset,
     })
 }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod calendar;
+mod ci_examples;
 mod cli;
 mod common;
 mod converge;

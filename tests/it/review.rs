@@ -504,6 +504,7 @@ fn without_host_every_host_is_reviewed_grouped() {
 
     let review = json(&sandbox, &base, &[]);
     assert_eq!(review["hosts"], serde_json::json!(["alpha", "beta"]));
+    assert_eq!(json(&sandbox, &base, &["--all-hosts"]), review);
     let by_host: BTreeMap<String, Vec<String>> =
         review["actions"]
             .as_array()
