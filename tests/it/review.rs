@@ -262,6 +262,30 @@ fn each_commit_is_reviewed_as_exactly_what_it_changes() {
             })
             .collect();
         assert_eq!(&actions, want_actions, "{name}: {review:#}");
+        // The text and markdown views name the same changes.
+        let text = plan_against(&sandbox, &previous, &[]).stdout;
+        let markdown = plan_against(&sandbox, &previous, &["--format", "markdown"]).stdout;
+        for (job, field) in want_changes {
+            assert!(
+                text.lines()
+                    .any(|l| l.contains(&format!(" {job} ")) && l.contains(&format!("{field}"))),
+                "{name}: {job} {field} missing from\n{text}"
+            );
+            assert!(
+                markdown.contains(&format!("| `{job}` | {field}")),
+                "{name}: {job} {field} missing from\n{markdown}"
+            );
+        }
+        for (address, _) in want_actions {
+            assert!(
+                text.contains(address.as_str()),
+                "{name}: {address} missing from\n{text}"
+            );
+            assert!(
+                markdown.contains(&format!("`{address}`")),
+                "{name}: {address} missing from\n{markdown}"
+            );
+        }
         let code = review_code(&sandbox, &previous);
         assert_eq!(
             code,
