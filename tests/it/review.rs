@@ -268,7 +268,7 @@ fn each_commit_is_reviewed_as_exactly_what_it_changes() {
         for (job, field) in want_changes {
             assert!(
                 text.lines()
-                    .any(|l| l.contains(&format!(" {job} ")) && l.contains(&format!("{field}"))),
+                    .any(|l| l.contains(&format!(" {job} ")) && l.contains(field.as_str())),
                 "{name}: {job} {field} missing from\n{text}"
             );
             assert!(
