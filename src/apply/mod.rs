@@ -93,11 +93,25 @@ pub async fn apply<R: JobRunner>(
 fn apply_files(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, ApplyError> {
     let mut outcome = Outcome::default();
     let systemd = systemd_reachable(host);
-    let (unit_actions, cron_actions): (Vec<&Action>, Vec<&Action>) = plan
+    let (kube_actions, file_actions): (Vec<&Action>, Vec<&Action>) = plan
         .actions
         .iter()
         .filter(|a| a.file().is_some())
+        .partition(|a| a.file().is_some_and(|file| file.address.is_kube()));
+    let (unit_actions, cron_actions): (Vec<&Action>, Vec<&Action>) = file_actions
+        .into_iter()
         .partition(|a| a.file().is_some_and(|file| file.address.is_unit()));
+    // Manifests are only written: Argo CD or Flux applies them.
+    for action in &kube_actions {
+        match &action.operation {
+            Operation::Create { file, content } | Operation::Update { file, content } => {
+                write(&file.path, content)?
+            }
+            Operation::Destroy { file } => remove(&file.path)?,
+            _ => continue,
+        }
+        count(&mut outcome, action.kind());
+    }
     let timer_of = |action: &Action| -> Option<String> {
         let job = action.file()?.address.timer_job()?;
         Some(files::unit_file_name(job, UnitKind::Timer))

@@ -1,6 +1,7 @@
 //! `cairn run JOB`: one job now (a backup, or a verify job's verify), then
 //! the cleanups and prunes of that job.
 
+use crate::config::raw::Scheduler;
 use crate::history::RunRecord;
 use crate::manifest::Reason;
 use crate::ops::run::{self as op, RunOptions, Task};
@@ -24,6 +25,11 @@ pub(super) fn run(global: &GlobalArgs, job: &str, force_prune: bool) -> miette::
         Ok("scheduled") => Reason::Scheduled,
         _ => Reason::Manual,
     };
+    if reason == Reason::Scheduled && config.settings.scheduler == Scheduler::Kubernetes {
+        if let Ok(found) = config.job(job) {
+            jitter_sleep(found.schedule.jitter.as_seconds());
+        }
+    }
     let options = RunOptions {
         reason,
         now: now()?,
@@ -112,4 +118,20 @@ fn print_tidied(tidied: &op::Tidied) {
     for error in &tidied.errors {
         eprintln!("error: {error}");
     }
+}
+
+/// A CronJob fires on the minute: the run first waits a random delay up to
+/// the job's jitter, as systemd's RandomizedDelaySec and the cron entries'
+/// `sleep $(shuf …)` do, so that a fleet's jobs do not all start at once.
+fn jitter_sleep(jitter_seconds: u64) {
+    if jitter_seconds == 0 {
+        return;
+    }
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh RandomState is seeded from the OS: random enough for a delay.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let delay = hasher.finish() % (jitter_seconds + 1);
+    eprintln!("Waiting {delay}s (a random delay up to the job's jitter of {jitter_seconds}s).");
+    std::thread::sleep(std::time::Duration::from_secs(delay));
 }

@@ -15,11 +15,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::name;
 
 /// The forms `--target` accepts, for error messages.
-const TARGET_FORMS: &str = "unit.JOB.service, unit.JOB.timer, unit.JOB, cron.JOB, job.JOB, \
+const TARGET_FORMS: &str = "unit.JOB.service, unit.JOB.timer, unit.JOB, cron.JOB, \
+                            kube.JOB.cronjob, kube.configmap, kube.kustomization, job.JOB, \
                             artifact.DEST, artifact.DEST.JOB, artifact.DEST.JOB.ID or wal.DEST.JOB";
 /// The forms of a whole address, for error messages.
-const ADDRESS_FORMS: &str =
-    "unit.JOB.service, unit.JOB.timer, cron.JOB, job.JOB, artifact.DEST.JOB.ID or wal.DEST.JOB";
+const ADDRESS_FORMS: &str = "unit.JOB.service, unit.JOB.timer, cron.JOB, kube.JOB.cronjob, \
+                             kube.configmap, kube.kustomization, job.JOB, artifact.DEST.JOB.ID \
+                             or wal.DEST.JOB";
 
 /// One managed thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,45 @@ pub enum FileAddress {
     Unit { job: String, unit: UnitKind },
     /// `cron.JOB`: the job's entry in `settings.cron_file`.
     Cron { job: String },
+    /// A Kubernetes manifest in `settings.kubernetes.manifests_dir`.
+    Kube(KubeFile),
+}
+
+/// The Kubernetes manifests cairn renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeFile {
+    /// `kube.JOB.cronjob`: `cronjob-JOB.yaml`.
+    CronJob { job: String },
+    /// `kube.configmap`: `configmap.yaml`, the effective configuration.
+    ConfigMap,
+    /// `kube.kustomization`: `kustomization.yaml`, listing the others.
+    Kustomization,
+}
+
+impl KubeFile {
+    /// The manifest's file name in the manifests directory.
+    pub fn file_name(&self) -> String {
+        match self {
+            KubeFile::CronJob { job } => format!("cronjob-{job}.yaml"),
+            KubeFile::ConfigMap => "configmap.yaml".to_owned(),
+            KubeFile::Kustomization => "kustomization.yaml".to_owned(),
+        }
+    }
+
+    /// The manifest a file name is, if it is named like one of cairn's.
+    pub fn from_file_name(file_name: &str) -> Option<Self> {
+        match file_name {
+            "configmap.yaml" => Some(KubeFile::ConfigMap),
+            "kustomization.yaml" => Some(KubeFile::Kustomization),
+            _ => {
+                let job = file_name.strip_prefix("cronjob-")?.strip_suffix(".yaml")?;
+                name::check(job).ok()?;
+                Some(KubeFile::CronJob {
+                    job: job.to_owned(),
+                })
+            }
+        }
+    }
 }
 
 /// The two systemd units of a job.
@@ -110,9 +151,14 @@ impl UnitKind {
 }
 
 impl FileAddress {
+    /// The job the file is for; empty for the manifests every job shares
+    /// (`kube.configmap`, `kube.kustomization`).
     pub fn job(&self) -> &str {
         match self {
-            FileAddress::Unit { job, .. } | FileAddress::Cron { job } => job,
+            FileAddress::Unit { job, .. }
+            | FileAddress::Cron { job }
+            | FileAddress::Kube(KubeFile::CronJob { job }) => job,
+            FileAddress::Kube(_) => "",
         }
     }
 
@@ -129,6 +175,10 @@ impl FileAddress {
 
     pub fn is_unit(&self) -> bool {
         matches!(self, FileAddress::Unit { .. })
+    }
+
+    pub fn is_kube(&self) -> bool {
+        matches!(self, FileAddress::Kube(_))
     }
 }
 
@@ -175,6 +225,9 @@ impl fmt::Display for FileAddress {
         match self {
             FileAddress::Unit { job, unit } => write!(f, "unit.{job}.{unit}"),
             FileAddress::Cron { job } => write!(f, "cron.{job}"),
+            FileAddress::Kube(KubeFile::CronJob { job }) => write!(f, "kube.{job}.cronjob"),
+            FileAddress::Kube(KubeFile::ConfigMap) => f.write_str("kube.configmap"),
+            FileAddress::Kube(KubeFile::Kustomization) => f.write_str("kube.kustomization"),
         }
     }
 }
@@ -244,15 +297,21 @@ fn split<'a>(
         why,
     };
     let parts: Vec<&str> = text.split('.').collect();
-    if parts.len() < 2 || !matches!(parts[0], "unit" | "cron" | "job" | "artifact" | "wal") {
+    if parts.len() < 2
+        || !matches!(
+            parts[0],
+            "unit" | "cron" | "kube" | "job" | "artifact" | "wal"
+        )
+    {
         return Err(error(format!("use {forms}")));
     }
     // The job (or for an artifact or WAL archive, the destination and the
     // job) is a name.
-    let names = if matches!(parts[0], "artifact" | "wal") {
-        2
-    } else {
-        1
+    let names = match parts[0] {
+        "artifact" | "wal" => 2,
+        // `kube.configmap` and `kube.kustomization` name no job.
+        "kube" if parts.len() == 2 => 0,
+        _ => 1,
     };
     for part in parts.iter().skip(1).take(names) {
         name::check(part).map_err(|e| error(e.to_string()))?;
@@ -288,6 +347,15 @@ impl FromStr for Address {
                 unit,
             })),
             (["cron", job], _) => Ok(Address::File(FileAddress::Cron { job: owned(job) })),
+            (["kube", job, "cronjob"], _) => {
+                Ok(Address::File(FileAddress::Kube(KubeFile::CronJob {
+                    job: owned(job),
+                })))
+            }
+            (["kube", "configmap"], _) => Ok(Address::File(FileAddress::Kube(KubeFile::ConfigMap))),
+            (["kube", "kustomization"], _) => {
+                Ok(Address::File(FileAddress::Kube(KubeFile::Kustomization)))
+            }
             (["job", job], _) => Ok(Address::Job(owned(job))),
             (["artifact", destination, job, id], _) => Ok(Address::Artifact(ArtifactAddress {
                 destination: owned(destination),

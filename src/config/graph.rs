@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::address::{FileAddress, UnitKind};
+use super::address::{FileAddress, KubeFile, UnitKind};
 use super::model::{Config, JobKind};
 use super::raw::Scheduler;
 
@@ -213,6 +213,9 @@ pub fn generated_files(scheduler: Scheduler, job: &str) -> Vec<FileAddress> {
         Scheduler::Cron => vec![FileAddress::Cron {
             job: job.to_owned(),
         }],
+        Scheduler::Kubernetes => vec![FileAddress::Kube(KubeFile::CronJob {
+            job: job.to_owned(),
+        })],
         Scheduler::None => Vec::new(),
     }
 }

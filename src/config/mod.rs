@@ -119,7 +119,12 @@ pub fn load(options: &LoadOptions) -> Result<(Config, Diagnostics), Diagnostics>
     }
     diagnostics.sort();
     match config {
-        Some(config) if !diagnostics.has_errors() => Ok((config, diagnostics)),
+        Some(mut config) if !diagnostics.has_errors() => {
+            if config.settings.scheduler == raw::Scheduler::Kubernetes {
+                config.effective = Some(tree::canonical_toml(&tree));
+            }
+            Ok((config, diagnostics))
+        }
         _ => Err(diagnostics),
     }
 }

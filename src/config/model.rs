@@ -38,6 +38,10 @@ pub struct Config {
     /// The host whose jobs the commands act on (`--host`, lowercase);
     /// `None`: every host's. Set after validation, which checks every job.
     pub host: Option<String>,
+    /// With `scheduler = "kubernetes"`: the effective configuration (the
+    /// environment's overlays merged, `${VAR}`s as written) in a canonical
+    /// TOML form, for the ConfigMap the pods read.
+    pub effective: Option<String>,
 }
 
 /// When a job runs.

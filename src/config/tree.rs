@@ -308,6 +308,66 @@ fn from_value(value: &Value, source: SourceId, fallback: &Location) -> Node {
     }
 }
 
+/// The configuration as one canonical TOML text: keys sorted, tables as
+/// `[a.b]` sections, arrays and their tables inline, each string as it was
+/// written (a `${VAR}` unexpanded), without the `[env.*]` tables (their
+/// environment is merged already). Two files that differ only in layout,
+/// comments or key order give the same text.
+pub fn canonical_toml(root: &Node) -> String {
+    let mut document = toml_edit::DocumentMut::new();
+    if let NodeValue::Table(table) = &root.value {
+        let mut keys: Vec<&String> = table.entries.keys().filter(|key| *key != "env").collect();
+        keys.sort();
+        for key in keys {
+            document.insert(key, canonical_item(&table.entries[key].node));
+        }
+    }
+    document.to_string()
+}
+
+fn canonical_item(node: &Node) -> Item {
+    match &node.value {
+        NodeValue::Table(table) => {
+            let mut out = toml_edit::Table::new();
+            let mut keys: Vec<&String> = table.entries.keys().collect();
+            keys.sort();
+            let only_tables = table
+                .entries
+                .values()
+                .all(|entry| matches!(entry.node.value, NodeValue::Table(_)));
+            out.set_implicit(only_tables && !table.entries.is_empty());
+            for key in keys {
+                out.insert(key, canonical_item(&table.entries[key].node));
+            }
+            Item::Table(out)
+        }
+        _ => Item::Value(canonical_value(node)),
+    }
+}
+
+fn canonical_value(node: &Node) -> Value {
+    match &node.value {
+        NodeValue::String(text) => Value::from(node.template.as_deref().unwrap_or(text)),
+        NodeValue::Integer(n) => Value::from(*n),
+        NodeValue::Float(f) => Value::from(*f),
+        NodeValue::Boolean(b) => Value::from(*b),
+        NodeValue::Datetime(text) => text
+            .parse::<toml_edit::Datetime>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(text.as_str())),
+        NodeValue::Array(items) => Value::Array(items.iter().map(canonical_value).collect()),
+        NodeValue::Table(table) => {
+            let mut inline = toml_edit::InlineTable::new();
+            let mut keys: Vec<&String> = table.entries.keys().collect();
+            keys.sort();
+            for key in keys {
+                inline.insert(key, canonical_value(&table.entries[key].node));
+            }
+            Value::InlineTable(inline)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

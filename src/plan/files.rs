@@ -9,7 +9,7 @@ use similar::TextDiff;
 
 use super::action::{Action, FileChange, Operation};
 use super::{observed_digest, Observed};
-use crate::config::address::FileAddress;
+use crate::config::address::{FileAddress, KubeFile};
 use crate::config::model::Config;
 use crate::config::raw::Scheduler;
 use crate::units;
@@ -30,7 +30,7 @@ impl GeneratedFile {
     /// line of the cron file.
     fn shown(&self) -> Cow<'_, str> {
         match self.address {
-            FileAddress::Unit { .. } => Cow::Borrowed(&self.content),
+            FileAddress::Unit { .. } | FileAddress::Kube(_) => Cow::Borrowed(&self.content),
             FileAddress::Cron { .. } => Cow::Owned(format!("{}\n", self.content)),
         }
     }
@@ -61,13 +61,32 @@ pub(super) fn actions(config: &Config, observed: &Observed) -> Vec<Action> {
             .collect(),
         _ => Vec::new(),
     };
-    // A job of another host is not this host's: its files here go.
-    let configured = |job: &str| config.host_jobs().any(|j| j.name.as_str() == job);
+    let desired_manifests: Vec<GeneratedFile> = match config.settings.scheduler {
+        Scheduler::Kubernetes => units::kube::manifests(config)
+            .into_iter()
+            .map(|manifest| GeneratedFile {
+                path: observed.manifests_dir.join(manifest.file.file_name()),
+                address: FileAddress::Kube(manifest.file),
+                content: manifest.content,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    // A job of another host is not this host's: its files here go. The
+    // manifests every job shares belong to the scheduler, not to a job.
+    let configured =
+        |job: &str| job.is_empty() || config.host_jobs().any(|j| j.name.as_str() == job);
     let scheduler = config.settings.scheduler;
     let mut actions = changes(&desired_units, &observed.units, configured, scheduler);
     actions.extend(changes(
         &desired_entries,
         &observed.cron_entries,
+        configured,
+        scheduler,
+    ));
+    actions.extend(changes(
+        &desired_manifests,
+        &observed.manifests,
         configured,
         scheduler,
     ));
@@ -98,14 +117,16 @@ fn changes(
         let (operation, reason) = match current {
             None => (
                 Operation::Create { file, content },
-                format!(
-                    "job `{}` has no {} yet",
-                    want.address.job(),
-                    match &want.address {
-                        FileAddress::Unit { unit, .. } => unit.suffix(),
-                        FileAddress::Cron { .. } => "cron entry",
+                match &want.address {
+                    FileAddress::Unit { job, unit } => {
+                        format!("job `{job}` has no {} yet", unit.suffix())
                     }
-                ),
+                    FileAddress::Cron { job } => format!("job `{job}` has no cron entry yet"),
+                    FileAddress::Kube(KubeFile::CronJob { job }) => {
+                        format!("job `{job}` has no CronJob yet")
+                    }
+                    FileAddress::Kube(file) => format!("{} is not rendered yet", file.file_name()),
+                },
             ),
             Some(_) => (
                 Operation::Update { file, content },
@@ -155,6 +176,7 @@ fn scheduler_name(scheduler: Scheduler) -> &'static str {
     match scheduler {
         Scheduler::Systemd => "systemd",
         Scheduler::Cron => "cron",
+        Scheduler::Kubernetes => "kubernetes",
         Scheduler::None => "none",
     }
 }

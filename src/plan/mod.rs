@@ -191,7 +191,16 @@ pub struct Diff {
 /// state and the options (which carry the time).
 pub fn diff(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> Diff {
     let mut actions = files::actions(config, observed);
-    let jobs = jobs::plan(config, observed, options);
+    let jobs = if config.settings.scheduler == crate::config::raw::Scheduler::Kubernetes {
+        jobs::JobPlan {
+            actions: Vec::new(),
+            notes: vec![
+                "scheduler = \"kubernetes\": the jobs run and prune in the cluster; apply only renders the manifests".to_owned(),
+            ],
+        }
+    } else {
+        jobs::plan(config, observed, options)
+    };
     actions.extend(jobs.actions);
     if !options.targets.is_empty() {
         actions.retain(|action| {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::files::GeneratedFile;
 use super::PlanError;
-use crate::config::address::{FileAddress, UnitKind};
+use crate::config::address::{FileAddress, KubeFile, UnitKind};
 use crate::config::model::Config;
 use crate::config::raw::Scheduler;
 use crate::destinations::Listing;
@@ -29,6 +29,11 @@ pub struct Observed {
     pub cron_file: PathBuf,
     /// This configuration's entries in the cron file, in file order.
     pub cron_entries: Vec<GeneratedFile>,
+    /// `settings.kubernetes.manifests_dir` (in the repository beside the
+    /// configuration, never under `--root`).
+    pub manifests_dir: PathBuf,
+    /// cairn's manifests there for this configuration, by file name.
+    pub manifests: Vec<GeneratedFile>,
     /// The run history, or why it cannot be read.
     pub history: Result<History, String>,
     /// What each destination holds, or why it cannot be listed.
@@ -61,6 +66,8 @@ impl Observed {
             units: Vec::new(),
             cron_file: config.settings.cron_file.clone(),
             cron_entries: Vec::new(),
+            manifests_dir: manifests_dir(config),
+            manifests: Vec::new(),
             history: Ok(History::default()),
             listings: config
                 .destinations
@@ -80,6 +87,21 @@ impl Observed {
         let units = read_units(config, &units_dir)?;
         let cron_file = host.local(&config.settings.cron_file);
         let cron_entries = read_cron_entries(config, &cron_file)?;
+        let manifests_dir = manifests_dir(config);
+        let manifests = read_manifests(config, &manifests_dir)?;
+        if config.settings.scheduler == Scheduler::Kubernetes {
+            // Jobs run and prune in the cluster: nothing else is looked at
+            // (the machine that renders needs no credentials).
+            return Ok(Observed {
+                units_dir,
+                units,
+                cron_file,
+                cron_entries,
+                manifests_dir,
+                manifests,
+                ..Observed::empty(config)
+            });
+        }
 
         let state = host.state_dir(&config.settings.state_dir);
         let history = history::read(&state, None).map_err(|error| {
@@ -129,6 +151,8 @@ impl Observed {
             units,
             cron_file,
             cron_entries,
+            manifests_dir,
+            manifests,
             history,
             listings,
             running,
@@ -238,4 +262,80 @@ fn read_cron_entries(config: &Config, cron_file: &Path) -> Result<Vec<GeneratedF
         }),
         _ => Ok(Vec::new()),
     }
+}
+
+/// Where the manifests go: `settings.kubernetes.manifests_dir`, else the
+/// default `kubernetes/` beside the configuration (where earlier manifests
+/// of a configuration that left Kubernetes are looked for).
+fn manifests_dir(config: &Config) -> PathBuf {
+    match &config.settings.kubernetes {
+        Some(kube) => kube.manifests_dir.clone(),
+        None => config
+            .path
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join("kubernetes"),
+    }
+}
+
+/// This configuration's manifests in `dir`: files named as cairn names
+/// them whose header names this configuration. One in the way that is not
+/// cairn's, or another configuration's, is an error.
+fn read_manifests(config: &Config, dir: &Path) -> Result<Vec<GeneratedFile>, PlanError> {
+    let ours = files::kube::config_mark(config, dir);
+    let wanted: Vec<String> = match config.settings.scheduler {
+        Scheduler::Kubernetes => files::kube::manifests(config)
+            .iter()
+            .map(|manifest| manifest.file.file_name())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let entries = match fs_err::read_dir(dir) {
+        Ok(entries) => entries.filter_map(Result::ok).collect(),
+        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(PlanError::Read {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+    };
+    let mut manifests = BTreeMap::new();
+    for entry in entries {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(file) = KubeFile::from_file_name(&file_name) else {
+            continue;
+        };
+        let path = entry.path();
+        let Some(content) = read(&path)? else {
+            continue;
+        };
+        match files::owner_config(&content) {
+            Some(owner) if owner == ours => {
+                manifests.insert(
+                    file_name,
+                    GeneratedFile {
+                        address: FileAddress::Kube(file),
+                        path,
+                        content,
+                    },
+                );
+            }
+            Some(owner) if wanted.contains(&file_name) => {
+                return Err(PlanError::OtherConfig {
+                    path: path.display().to_string(),
+                    fix: "give this configuration its own settings.kubernetes.manifests_dir"
+                        .to_owned(),
+                    other: owner.display().to_string(),
+                })
+            }
+            None if wanted.contains(&file_name) => return Err(PlanError::Foreign {
+                path: path.display().to_string(),
+                fix: "move it away, or set settings.kubernetes.manifests_dir to another directory"
+                    .to_owned(),
+            }),
+            _ => {}
+        }
+    }
+    Ok(manifests.into_values().collect())
 }

@@ -68,13 +68,15 @@ pub(super) fn section(action: &Action) -> String {
         Operation::Create { file, .. }
         | Operation::Update { file, .. }
         | Operation::Destroy { file } => {
+            let place = file
+                .path
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             if file.address.is_unit() {
-                let place = file
-                    .path
-                    .parent()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
                 format!("systemd units in {place}")
+            } else if file.address.is_kube() {
+                format!("Kubernetes manifests in {place}")
             } else {
                 format!("cron entries in {}", file.path.display())
             }

@@ -4,3 +4,4 @@
 
 pub mod calendar;
 pub mod cron;
+pub mod kubernetes;

@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod kube;
+mod yaml;
+
 use handlebars::Handlebars;
 use serde_json::json;
 

@@ -36,6 +36,51 @@ pub struct Settings {
     /// one of them, and cairn refuses to plan, apply, run or report on any
     /// other host.
     pub hosts: Option<Vec<String>>,
+    /// With `scheduler = "kubernetes"`: where and how the CronJobs run.
+    pub kubernetes: Option<KubernetesSettings>,
+}
+
+/// `[settings.kubernetes]`: the CronJobs cairn renders (one per job), the
+/// ConfigMap holding the effective configuration, and their kustomization.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSettings {
+    /// The directory the manifests are written to, relative to the
+    /// configuration file (commit it; Argo CD or Flux applies it).
+    #[serde(default = "default_manifests_dir")]
+    pub manifests_dir: PathBuf,
+    /// The namespace the CronJobs and the ConfigMap live in.
+    pub namespace: String,
+    /// The container image that holds cairn and the dump tools, pinned by
+    /// tag or digest.
+    pub image: String,
+    /// The ServiceAccount the pods run as.
+    #[serde(default = "default_service_account")]
+    pub service_account: String,
+    /// Secrets whose keys become the pods' environment (AWS keys, database
+    /// passwords): their names only, never their values.
+    #[serde(default)]
+    pub env_from_secrets: Vec<String>,
+    /// The container's resources, as Kubernetes writes them
+    /// (`{ requests = { cpu = "100m", memory = "256Mi" } }`).
+    pub resources: Option<serde_json::Value>,
+    /// The pods' nodeSelector.
+    #[serde(default)]
+    pub node_selector: std::collections::BTreeMap<String, String>,
+    /// The pods' tolerations, as Kubernetes writes them.
+    #[serde(default)]
+    pub tolerations: Vec<serde_json::Value>,
+    /// Labels added to the CronJobs and their pods.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+fn default_manifests_dir() -> PathBuf {
+    "kubernetes".into()
+}
+
+fn default_service_account() -> String {
+    "cairn".into()
 }
 
 impl Default for Settings {
@@ -52,6 +97,7 @@ impl Default for Settings {
             environment_file: None,
             age_identity_file: None,
             hosts: None,
+            kubernetes: None,
         }
     }
 }
@@ -64,6 +110,9 @@ pub enum Scheduler {
     Systemd,
     /// One cron.d file with a line per job.
     Cron,
+    /// One CronJob per job in a Kubernetes cluster, rendered into
+    /// `settings.kubernetes.manifests_dir`; `apply` only renders them.
+    Kubernetes,
     /// Install nothing; something else calls `cairn run JOB`.
     None,
 }

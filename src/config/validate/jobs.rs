@@ -108,6 +108,9 @@ pub(super) fn check_jobs(
             .host
             .as_ref()
             .map(|host| check_hosts(checker, &at("host"), name, &host.names(), settings));
+        if settings.scheduler == raw::Scheduler::Kubernetes {
+            check_kubernetes_job(checker, name, job, schedule.as_ref(), jobs);
+        }
         let kind = match job.kind {
             raw::JobKind::Backup => {
                 check_backup(checker, name, job, stores, destinations, policies)
@@ -347,4 +350,56 @@ fn check_hosts(
         }
     }
     names
+}
+
+/// What a job cannot be as a CronJob: scoped to a host (the cluster picks
+/// the node), on a schedule Kubernetes reads otherwise, or named so that
+/// its CronJob's name is too long or another job's.
+fn check_kubernetes_job(
+    checker: &mut Checker,
+    name: &Name,
+    job: &raw::Job,
+    schedule: Option<&Schedule>,
+    jobs: &BTreeMap<Name, raw::Job>,
+) {
+    let at = |key: &str| path(&["jobs", name.as_str(), key]);
+    if job.host.is_some() {
+        checker.error(
+            &at("host"),
+            format!("job `{name}` names a host, but with scheduler = \"kubernetes\" the cluster picks where it runs"),
+            "not with kubernetes",
+            "remove `host`; use settings.kubernetes.node_selector to steer pods to nodes",
+        );
+    }
+    if let Some(why) = schedule
+        .and_then(|schedule| crate::schedule::kubernetes::parser_difference(schedule.cron.source()))
+    {
+        checker.error(
+            &at("schedule"),
+            format!("job `{name}`'s schedule means something else to Kubernetes: {why}"),
+            "read otherwise by Kubernetes",
+            "split it into two jobs (one per day field), or make one day field `*`",
+        );
+    }
+    let kube_name = |job: &str| format!("cairn-{}", job.replace('_', "-"));
+    let cronjob = kube_name(name.as_str());
+    if cronjob.len() > 52 {
+        checker.error(
+            &path(&["jobs", name.as_str()]),
+            format!("job `{name}`'s CronJob would be named `{cronjob}`, longer than Kubernetes' 52 characters"),
+            "name too long",
+            format!("shorten the job's name to at most {} characters", 52 - "cairn-".len()),
+        );
+    }
+    if let Some(other) = jobs
+        .keys()
+        .find(|other| *other < name && kube_name(other.as_str()) == cronjob)
+    {
+        checker.error(
+            &path(&["jobs", name.as_str()]),
+            format!("jobs `{other}` and `{name}` would both be the CronJob `{cronjob}` (Kubernetes names have no `_`)"),
+            "same CronJob name",
+            "rename one of them",
+        );
+    }
 }

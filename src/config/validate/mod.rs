@@ -238,5 +238,6 @@ pub(crate) fn validate(
         jobs,
         notify,
         host: None,
+        effective: None,
     })
 }

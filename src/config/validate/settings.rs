@@ -57,6 +57,7 @@ pub(super) fn check_settings(
             "set run_as to an existing user, e.g. \"root\" or \"backup\"",
         );
     }
+    check_kubernetes(checker, &mut settings);
     for path in [
         &mut settings.units_dir,
         &mut settings.cron_file,
@@ -85,4 +86,82 @@ fn same_zone(a: &str, b: &str) -> bool {
         other => other.to_owned(),
     };
     canonical(a) == canonical(b)
+}
+
+/// `scheduler = "kubernetes"` needs `[settings.kubernetes]`, serves no
+/// declared hosts, and names its namespace, image, ServiceAccount and
+/// Secrets as Kubernetes accepts them.
+fn check_kubernetes(checker: &mut Checker, settings: &mut raw::Settings) {
+    let at = |key: &str| path(&["settings", "kubernetes", key]);
+    let kubernetes = settings.scheduler == raw::Scheduler::Kubernetes;
+    if kubernetes && settings.kubernetes.is_none() {
+        checker.error(
+            &path(&["settings", "scheduler"]),
+            "scheduler = \"kubernetes\" needs a [settings.kubernetes] table",
+            "no [settings.kubernetes]",
+            "add [settings.kubernetes] with at least namespace = \"backup\" and image = \"registry/cairn:TAG\"",
+        );
+    }
+    if kubernetes && settings.hosts.is_some() {
+        checker.error(
+            &path(&["settings", "hosts"]),
+            "settings.hosts does not apply with scheduler = \"kubernetes\": the cluster picks the nodes",
+            "not with kubernetes",
+            "remove settings.hosts",
+        );
+    }
+    let Some(kube) = &mut settings.kubernetes else {
+        return;
+    };
+    if !kubernetes {
+        checker.warning(
+            &path(&["settings", "kubernetes"]),
+            "[settings.kubernetes] is ignored unless scheduler = \"kubernetes\"",
+            "ignored",
+            "set scheduler = \"kubernetes\", or remove the table",
+        );
+    }
+    let mut names = vec![
+        ("namespace", kube.namespace.clone()),
+        ("service_account", kube.service_account.clone()),
+    ];
+    names.extend(
+        kube.env_from_secrets
+            .iter()
+            .map(|secret| ("env_from_secrets", secret.clone())),
+    );
+    for (key, name) in names {
+        if !is_dns_name(&name) {
+            checker.error(
+                &at(key),
+                format!("`{name}` is not a Kubernetes name"),
+                "not a DNS name",
+                "use lowercase letters, digits and `-` (and `.` between parts), starting and ending with a letter or digit, at most 253 characters",
+            );
+        }
+    }
+    if kube.image.trim().is_empty() || kube.image.contains(char::is_whitespace) {
+        checker.error(
+            &at("image"),
+            format!("`{}` is not a container image", kube.image),
+            "not an image",
+            "name the image that holds cairn and the dump tools, pinned: registry.example.com/cairn:1.2.3",
+        );
+    }
+    kube.manifests_dir = checker.resolve(&kube.manifests_dir);
+}
+
+/// A DNS subdomain name as Kubernetes checks most object names.
+fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253
+        && !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }

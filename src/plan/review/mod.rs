@@ -227,6 +227,16 @@ fn rendered(before: &Config, after: &Config) -> Observed {
             .collect();
         observed.units.sort_by_key(|unit| unit.path.clone());
     }
+    if before.settings.scheduler == Scheduler::Kubernetes {
+        observed.manifests = units::kube::manifests(before)
+            .into_iter()
+            .map(|manifest| GeneratedFile {
+                path: observed.manifests_dir.join(manifest.file.file_name()),
+                address: FileAddress::Kube(manifest.file),
+                content: manifest.content,
+            })
+            .collect();
+    }
     if before.settings.scheduler == Scheduler::Cron {
         observed.cron_entries = units::cron_entries(before)
             .into_iter()
