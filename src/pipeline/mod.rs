@@ -193,6 +193,18 @@ enum Encrypt<W: Write> {
 }
 
 impl<W: Write> Encrypt<W> {
+    /// Encryption to `recipients` (none: the bytes pass as they are),
+    /// writing into `sink`.
+    fn new(recipients: &[age::x25519::Recipient], sink: W) -> io::Result<Self> {
+        if recipients.is_empty() {
+            return Ok(Encrypt::Plain(sink));
+        }
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(io::Error::other)?;
+        Ok(Encrypt::Age(encryptor.wrap_output(sink)?))
+    }
+
     fn finish(self) -> io::Result<W> {
         match self {
             Encrypt::Plain(fanout) => Ok(fanout),
@@ -231,15 +243,7 @@ impl<W: Write> Compress<W> {
         recipients: &[age::x25519::Recipient],
         sink: W,
     ) -> io::Result<Self> {
-        let encrypt = if recipients.is_empty() {
-            Encrypt::Plain(sink)
-        } else {
-            let encryptor = age::Encryptor::with_recipients(
-                recipients.iter().map(|r| r as &dyn age::Recipient),
-            )
-            .map_err(io::Error::other)?;
-            Encrypt::Age(encryptor.wrap_output(sink)?)
-        };
+        let encrypt = Encrypt::new(recipients, sink)?;
         Ok(match compression.algorithm {
             CompressionAlgorithm::None => Compress::None(encrypt),
             CompressionAlgorithm::Zstd => {
@@ -336,26 +340,66 @@ impl Chain {
     }
 }
 
-/// Everything `input` yields, compressed and encrypted as [`Chain`] stores
-/// a stream, in memory (for files small enough to hold, such as a WAL
-/// segment), read in chunks so that the input is never held whole.
-pub fn encode_from(
+/// `raw`, held whole (a file small enough to hold, such as a WAL segment),
+/// compressed and encrypted as [`Chain`] stores a stream. zstd compresses
+/// pieces of it on [`compression_workers`] threads at once, each piece one
+/// frame: zstd's own workers would first copy the input into buffers of
+/// their own, which costs a WAL push about as much as hashing it.
+/// Frames one after another decode as one stream ([`decode`], `zstd -d`).
+pub fn encode(
     compression: &Compression,
     recipients: &[age::x25519::Recipient],
-    input: &mut dyn Read,
+    raw: &[u8],
 ) -> io::Result<Vec<u8>> {
-    let mut stages = Compress::new(compression, recipients, Vec::new())?;
-    let mut buffer = vec![0u8; CHUNK_SIZE];
-    loop {
-        let n = match input.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        stages.write_all(&buffer[..n])?;
+    let compressed = match compression.algorithm {
+        CompressionAlgorithm::Zstd => zstd_frames(
+            raw,
+            compression.level.unwrap_or(3),
+            compression_workers() as usize,
+        )?,
+        CompressionAlgorithm::Gzip | CompressionAlgorithm::None => {
+            let mut stages = Compress::new(compression, &[], Vec::new())?;
+            stages.write_all(raw)?;
+            stages.finish()?.finish()?
+        }
+    };
+    if recipients.is_empty() {
+        return Ok(compressed);
     }
-    stages.finish()?.finish()
+    let mut encrypt = Encrypt::new(recipients, Vec::with_capacity(compressed.len() + 4096))?;
+    encrypt.write_all(&compressed)?;
+    encrypt.finish()
+}
+
+/// `raw` as zstd frames of about `raw.len() / workers` bytes each, one per
+/// thread, in order.
+fn zstd_frames(raw: &[u8], level: i32, workers: usize) -> io::Result<Vec<u8>> {
+    let piece_size = raw.len().div_ceil(workers.max(1)).max(1);
+    let mut pieces = raw.chunks(piece_size);
+    let first = pieces.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = pieces
+            .map(|piece| scope.spawn(move || zstd_frame(piece, level)))
+            .collect();
+        // Usually without reallocating: the first frame's buffer is sized
+        // for its piece's worst case, and WAL compresses.
+        let mut frames = zstd_frame(first, level)?;
+        for other in others {
+            let frame = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            frames.extend_from_slice(&frame);
+        }
+        Ok(frames)
+    })
+}
+
+/// `piece` as one zstd frame, into a buffer sized for zstd's worst case
+/// (never touched beyond what the frame takes).
+fn zstd_frame(piece: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(piece.len()));
+    zstd::bulk::Compressor::new(level)?.compress_to_buffer(piece, &mut frame)?;
+    Ok(frame)
 }
 
 /// The reverse of the chain: decrypts `stored` with `identities` when it
@@ -541,6 +585,52 @@ mod tests {
         let mut compressed = Vec::new();
         reader.read_to_end(&mut compressed).unwrap();
         assert_eq!(zstd::decode_all(&compressed[..]).unwrap(), data);
+    }
+
+    #[test]
+    fn whole_files_encode_to_what_decode_reads_back() {
+        let data = sample();
+        let identity = age::x25519::Identity::generate();
+        let identities: Vec<Box<dyn age::Identity>> = vec![Box::new(identity.clone())];
+        let gzip = Compression {
+            algorithm: CompressionAlgorithm::Gzip,
+            level: None,
+        };
+        for (compression, recipients) in [
+            (Compression::default(), vec![]),
+            (Compression::default(), vec![identity.to_public()]),
+            (gzip, vec![identity.to_public()]),
+        ] {
+            let stored = encode(&compression, &recipients, &data).unwrap();
+            let mut decoded = Vec::new();
+            decode(
+                &stored[..],
+                compression.algorithm,
+                !recipients.is_empty(),
+                &identities,
+            )
+            .unwrap()
+            .read_to_end(&mut decoded)
+            .unwrap();
+            assert_eq!(
+                decoded,
+                data,
+                "{compression:?}, {} recipients",
+                recipients.len()
+            );
+        }
+    }
+
+    #[test]
+    fn zstd_frames_cover_the_input_in_order_whatever_the_workers() {
+        let data = sample();
+        for workers in [1, 2, 3] {
+            let frames = zstd_frames(&data, 3, workers).unwrap();
+            // What `zstd -d` gives back, frame after frame.
+            assert_eq!(zstd::decode_all(&frames[..]).unwrap(), data, "{workers}");
+        }
+        let empty = zstd_frames(&[], 3, 2).unwrap();
+        assert!(zstd::decode_all(&empty[..]).unwrap().is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! that goes wrong must stop recovery rather than end it early.
 
 pub mod chain;
+mod mapped;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -223,19 +224,33 @@ impl Archive {
     /// destinations [`Archive::open`] could not open: the push fails for them.
     pub async fn push(&self, path: &Path, unopened: Vec<String>) -> Result<(), WalError> {
         let name = file_name(path)?;
-        let read_error = |source| WalError::Read {
-            path: path.display().to_string(),
-            source,
-        };
-        let file = fs_err::File::open(path).map_err(read_error)?;
-        // Read, hashed and encoded in one pass (the raw file is never held
-        // whole), while the destinations are asked for earlier copies.
+        // Mapped whole (a segment is 16 MiB), hashed on one thread while
+        // others compress it, while the destinations are asked for earlier
+        // copies.
         let compression = self.compression;
         let recipients = self.recipients.clone();
+        let path_owned = path.to_owned();
+        let encode_name = name.clone();
         let encoding = tokio::task::spawn_blocking(move || {
-            let mut hashed = Hashing::new(file);
-            let encoded = pipeline::encode_from(&compression, &recipients, &mut hashed)?;
-            Ok::<_, std::io::Error>((Bytes::from(encoded), hashed.finish()))
+            let file = mapped::FileBytes::open(&path_owned).map_err(|source| WalError::Read {
+                path: path_owned.display().to_string(),
+                source,
+            })?;
+            let raw: &[u8] = &file;
+            std::thread::scope(|scope| {
+                let hashing = scope.spawn(|| format!("{:x}", Sha256::digest(raw)));
+                let encoded =
+                    pipeline::encode(&compression, &recipients, raw).map_err(|source| {
+                        WalError::Encode {
+                            name: encode_name,
+                            source,
+                        }
+                    })?;
+                let raw_sha256 = hashing
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                Ok::<_, WalError>((Bytes::from(encoded), raw_sha256))
+            })
         });
         let finds = futures::future::join_all(
             self.destinations
@@ -243,15 +258,10 @@ impl Archive {
                 .map(|destination| destination.wal_find(&self.job, &name, NAMING)),
         );
         let (encoded, found) = tokio::join!(encoding, finds);
-        let (encoded, raw_sha256) = encoded
-            .map_err(|e| WalError::Encode {
-                name: name.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })?
-            .map_err(|source| WalError::Encode {
-                name: name.clone(),
-                source,
-            })?;
+        let (encoded, raw_sha256) = encoded.map_err(|e| WalError::Encode {
+            name: name.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
         let encrypted = !self.recipients.is_empty();
         let object = WalObject {
             stored: pipeline::stored_name(&name, &self.compression, encrypted),
@@ -418,34 +428,6 @@ impl Archive {
         })
         .await
         .map_err(|e| e.to_string())?
-    }
-}
-
-/// A reader that hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Hashing<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    /// The SHA-256 of everything read, hex.
-    fn finish(self) -> String {
-        format!("{:x}", self.hasher.finalize())
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
     }
 }
 
