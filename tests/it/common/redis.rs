@@ -381,12 +381,12 @@ impl PrivateRedis {
     }
 
     /// Every setting (`CONFIG GET *`), one `name value` line each, sorted.
-    pub fn settings(&self) -> Vec<String> {
+    pub fn settings(&self) -> String {
         let reply = self.cli(0, &["CONFIG", "GET", "*"]);
         let lines: Vec<&str> = reply.lines().collect();
         let mut settings: Vec<String> = lines.chunks(2).map(|pair| pair.join(" ")).collect();
         settings.sort();
-        settings
+        settings.join("\n")
     }
 
     /// Writes an RDB of everything the server holds to `path`.
