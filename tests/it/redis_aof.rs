@@ -80,6 +80,25 @@ fn restore_into_a_fresh_server(sandbox: &Sandbox) -> PrivateRedis {
     target
 }
 
+/// `cairn run app` in the background, paused once it has pinned the AOF
+/// (`CAIRN_TEST_AOF_PAUSE`); the run and the directory where a `resume`
+/// file lets it go on.
+fn run_until_pinned(sandbox: &Sandbox) -> (Background, PathBuf) {
+    let pause = sandbox.path().join("pause");
+    std::fs::create_dir(&pause).unwrap();
+    let run = Background::spawn(
+        sandbox
+            .cairn(&["run", JOB])
+            .env("CAIRN_TEST_AOF_PAUSE", &pause),
+        sandbox.path(),
+        "run",
+    );
+    wait_for("the run to pin the AOF", Duration::from_secs(60), || {
+        pause.join("pinned").exists()
+    });
+    (run, pause)
+}
+
 /// A client that writes `load:1`, `load:2`, … one after another, each
 /// acknowledged before the next, until stopped.
 struct WriteLoad {
@@ -219,18 +238,7 @@ fn a_rewrite_during_the_copy_leaves_the_pinned_generation_whole() {
     let settings = server.settings();
     sandbox.write_job(&aof_store(&server, &dir), "");
 
-    let pause = sandbox.path().join("pause");
-    std::fs::create_dir(&pause).unwrap();
-    let run = Background::spawn(
-        sandbox
-            .cairn(&["run", JOB])
-            .env("CAIRN_TEST_AOF_PAUSE", &pause),
-        sandbox.path(),
-        "run",
-    );
-    wait_for("the run to pin the AOF", Duration::from_secs(60), || {
-        pause.join("pinned").exists()
-    });
+    let (run, pause) = run_until_pinned(&sandbox);
     let pinned_manifest = manifest(&dir);
     let pinned_files = aof_files(&dir);
     assert_eq!(
@@ -301,18 +309,7 @@ fn the_pins_of_a_killed_run_go_with_the_next_run() {
     let server = PrivateRedis::with_aof(&dir);
     server.cli(0, &["SET", "k", "v"]);
     sandbox.write_job(&aof_store(&server, &dir), "");
-    let pause = sandbox.path().join("pause");
-    std::fs::create_dir(&pause).unwrap();
-    let run = Background::spawn(
-        sandbox
-            .cairn(&["run", JOB])
-            .env("CAIRN_TEST_AOF_PAUSE", &pause),
-        sandbox.path(),
-        "killed",
-    );
-    wait_for("the run to pin the AOF", Duration::from_secs(60), || {
-        pause.join("pinned").exists()
-    });
+    let (run, _) = run_until_pinned(&sandbox);
     assert_eq!(unsafe { libc::kill(run.pid() as i32, libc::SIGKILL) }, 0);
     drop(run);
     let left: Vec<String> = pins(&dir);

@@ -12,7 +12,7 @@ use super::aof;
 use super::server::{unpack_aof, Data};
 use crate::cancel::Cancel;
 use crate::config::model::{Check, Store};
-use crate::stores::target::{give_to, target_owner};
+use crate::stores::target::{directory_store, give_to, target_owner};
 use crate::stores::{StoreError, Target};
 
 /// What a staging directory's name starts with.
@@ -138,13 +138,8 @@ impl Target for AofDirTarget {
     }
 
     fn as_store(&self) -> Store {
-        // Never asked: `existing` refuses instead of offering the data for
-        // a safety backup.
-        Store::Directory(crate::config::raw::DirectoryStore {
-            path: self.dir.clone(),
-            ..serde_json::from_value(serde_json::json!({ "path": "/" }))
-                .expect("a directory store needs only a path")
-        })
+        // Never asked: `existing` refuses a directory holding an AOF.
+        directory_store(&self.dir)
     }
 
     fn clear(&mut self, _streams: &[String]) -> Result<(), StoreError> {
