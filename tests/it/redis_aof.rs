@@ -12,9 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::redis::{fill, snapshot_expiring, EVERY_TYPE};
+use cairn::cancel::Cancel;
+use cairn::stores::{redis, Target};
+
+use crate::common::redis::{fill, snapshot_expiring, store, EVERY_TYPE};
 use crate::common::stores::{assert_ok, successful_run_id, JOB};
-use crate::common::{assert_lines_equal, flat, tool, wait_for, Background, PrivateRedis, Sandbox};
+use crate::common::{
+    assert_lines_equal, flat, tool, tool_bytes, wait_for, Background, PrivateRedis, Sandbox,
+};
 
 /// The stored name of an AOF artifact's stream.
 const STORED: &str = "appendonlydir.tar.zst";
@@ -440,4 +445,60 @@ fn a_command_cut_at_the_end_of_the_aof_is_left_out_of_the_copy() {
     let target = restore_into_a_fresh_server(&sandbox);
     assert_eq!(target.cli(0, &["GET", "whole"]).trim(), "v");
     assert_eq!(target.cli(0, &["EXISTS", "torn"]).trim(), "0");
+}
+
+/// redis-check-aof stands between an artifact and any server: a damaged
+/// AOF (whose checksums matched: it was damaged before the copy) fails the
+/// load, naming the tool and what it said.
+#[test]
+fn a_damaged_aof_is_refused_before_a_server_loads_it() {
+    let sandbox = Sandbox::new("aof_damaged");
+    let dir = sandbox.path().join("redis");
+    let server = PrivateRedis::with_aof(&dir);
+    for n in 0..10 {
+        server.cli(0, &["SET", &format!("k{n}"), "v"]);
+    }
+    let copy = sandbox.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    tool(
+        Command::new("cp")
+            .arg("-r")
+            .arg(dir.join("appendonlydir"))
+            .arg(&copy),
+    );
+    drop(server);
+    let manifest_text = manifest(&copy);
+    let incremental = manifest_text
+        .lines()
+        .rfind(|line| line.ends_with("type i"))
+        .and_then(|line| line.split(' ').nth(1))
+        .unwrap();
+    let path = copy.join("appendonlydir").join(incremental);
+    let text = std::fs::read(&path).unwrap();
+    let middle = text.len() / 2;
+    let mut damaged = text.clone();
+    damaged[middle..middle + 3].copy_from_slice(b"???");
+    std::fs::write(&path, damaged).unwrap();
+    let tar = tool_bytes(
+        Command::new("tar")
+            .arg("-cf")
+            .arg("-")
+            .arg("-C")
+            .arg(&copy)
+            .arg("appendonlydir"),
+    );
+
+    let mut target = redis::scratch("cache", &store()).unwrap();
+    let error = target
+        .load("appendonlydir.tar", &mut &tar[..], &Cancel::default())
+        .unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("redis-check-aof finds the AOF in the artifact damaged"),
+        "{error:?}"
+    );
+    assert!(error.message.contains(incremental), "{error:?}");
+    assert!(target.scratch_pid().is_none(), "no server started");
+    target.discard().unwrap();
 }

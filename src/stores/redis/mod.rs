@@ -22,7 +22,6 @@ use std::time::Duration;
 use crate::config::raw::{RedisMethod, RedisStore};
 use crate::stores::{Dumper, Kind, StoreError, Target};
 
-pub use aof::STREAM as AOF_STREAM;
 pub use datadir::AofDirTarget;
 pub use dump::Redis;
 pub use restore::{scratch, target, RedisTarget};

@@ -273,7 +273,7 @@ impl ScratchServer {
             .spawn()
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
-                    StoreError::new(store, "`redis-server` was not found on PATH: cairn loads the RDB into a private redis-server to read it")
+                    StoreError::new(store, "`redis-server` was not found on PATH: cairn loads the artifact's RDB or AOF into a private redis-server to read it")
                         .with_help("install Redis's server (Debian/Ubuntu: `apt install redis-server`); it need not run as a service")
                 } else {
                     StoreError::new(store, format!("cannot run `redis-server`: {e}"))
