@@ -124,6 +124,17 @@ pub(super) fn restore_path(path: &Path, to: Option<&str>) -> PathBuf {
     )
 }
 
+/// A directory store of `path`: the `as_store` of a target that restores
+/// into a data directory. Never asked for a safety backup: such targets
+/// refuse a directory holding data instead of offering it to `--force`.
+pub(super) fn directory_store(path: &Path) -> Store {
+    Store::Directory(crate::config::raw::DirectoryStore {
+        path: path.to_owned(),
+        ..serde_json::from_value(serde_json::json!({ "path": "/" }))
+            .expect("a directory store needs only a path")
+    })
+}
+
 /// A private temporary directory for a scratch target.
 pub(super) fn scratch_dir(store: &str) -> Result<tempfile::TempDir, StoreError> {
     tempfile::Builder::new()

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub enum Store {
     /// PostgreSQL: `pg_dump` per database, optionally `pg_dumpall --globals-only`.
     Postgres(PostgresStore),
-    /// Redis: an RDB snapshot over the replication protocol or via BGSAVE.
+    /// Redis: an RDB snapshot over the replication protocol or via BGSAVE, or a copy of the AOF.
     Redis(RedisStore),
     /// MariaDB or MySQL: `mariadb-dump --single-transaction` per database.
     Mariadb(MariadbStore),
@@ -140,7 +140,8 @@ pub struct RedisStore {
     /// How the snapshot is taken.
     #[serde(default)]
     pub method: RedisMethod,
-    /// The server's data directory, where BGSAVE writes dump.rdb (`method = "bgsave"` only).
+    /// The server's data directory (its `dir`), where BGSAVE writes dump.rdb and the
+    /// append-only file lives (`method = "bgsave"` and `method = "aof"` only).
     pub data_dir: Option<PathBuf>,
     /// A command prefix `redis-cli` runs through, e.g. ["docker", "exec", "-i", "redis-cache"].
     pub exec: Option<Vec<String>>,
@@ -155,6 +156,9 @@ pub enum RedisMethod {
     Replication,
     /// BGSAVE, wait for LASTSAVE to change, then copy `data_dir`/dump.rdb; local instances only.
     Bgsave,
+    /// A consistent copy of Redis 7's multi-part append-only file in `data_dir` (the files
+    /// its manifest lists, hard-linked while they are copied); needs `appendonly yes`.
+    Aof,
 }
 
 /// A MariaDB or MySQL server.

@@ -91,7 +91,8 @@ pub(super) fn check_stores(
                 }
                 match (redis.method, &redis.data_dir) {
                     (raw::RedisMethod::Bgsave, None) => checker.error(&whole, format!("redis store `{name}` uses method = \"bgsave\" without `data_dir`"), "needs `data_dir`", "set data_dir to the server's `dir` (where dump.rdb is written), or use method = \"replication\""),
-                    (raw::RedisMethod::Replication, Some(_)) => checker.error(&at("data_dir"), "`data_dir` is only used with method = \"bgsave\"", "not used", "remove data_dir, or set method = \"bgsave\" for a local instance"),
+                    (raw::RedisMethod::Aof, None) => checker.error(&whole, format!("redis store `{name}` uses method = \"aof\" without `data_dir`"), "needs `data_dir`", "set data_dir to the server's `dir` (the directory that holds appendonlydir/), or use method = \"replication\""),
+                    (raw::RedisMethod::Replication, Some(_)) => checker.error(&at("data_dir"), "`data_dir` is only used with method = \"bgsave\" or \"aof\"", "not used", "remove data_dir, or set method = \"bgsave\" or \"aof\" for a local instance"),
                     _ => {}
                 }
                 if let Some(dir) = &mut redis.data_dir {

@@ -452,13 +452,8 @@ impl Target for PitrTarget {
     }
 
     fn as_store(&self) -> Store {
-        // Never asked: `existing` refuses a non-empty directory instead of
-        // offering it for a safety backup.
-        Store::Directory(crate::config::raw::DirectoryStore {
-            path: self.datadir.clone(),
-            ..serde_json::from_value(serde_json::json!({ "path": "/" }))
-                .expect("a directory store needs only a path")
-        })
+        // Never asked: `existing` refuses a non-empty directory.
+        crate::stores::target::directory_store(&self.datadir)
     }
 
     fn clear(&mut self, _streams: &[String]) -> Result<(), StoreError> {

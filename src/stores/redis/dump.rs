@@ -1,6 +1,7 @@
 //! Redis: an RDB snapshot streamed over the replication protocol
 //! (`redis-cli --rdb -`), or BGSAVE, a wait until no save is in progress,
-//! and a copy of the file for a local instance. The password goes in
+//! and a copy of the file for a local instance, or a consistent copy of a
+//! local instance's append-only file (see `pin`). The password goes in
 //! REDISCLI_AUTH.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::url;
+use super::pin::{self, AofFiles};
+use super::{aof, url};
 use crate::cancel::Cancel;
 use crate::config::raw::{RedisMethod, RedisStore};
 use crate::stores::{Dumped, Dumper, StoreError, ToolCommand};
@@ -131,11 +133,57 @@ impl Redis {
             .expect("validation: bgsave has data_dir");
         Ok(data_dir.join(file_name))
     }
+
+    /// The value of one server setting (`CONFIG GET NAME`).
+    fn setting(&self, name: &str) -> Result<String, StoreError> {
+        let reply = self.query(&["CONFIG", "GET", name])?;
+        match reply.lines().nth(1) {
+            Some(value) if reply.lines().next() == Some(name) => Ok(value.trim().to_owned()),
+            _ => Err(StoreError::new(
+                &self.name,
+                format!("CONFIG GET {name} did not answer the setting (it said {reply:?})"),
+            )
+            .with_help("the AOF method reads appenddirname and appendfilename with CONFIG GET: allow the CONFIG command for cairn's user (it never changes a setting)")),
+        }
+    }
+
+    /// The tar of the server's AOF directory: the files of one generation,
+    /// hard-linked while they are copied. Changes no server setting.
+    fn aof(&self, out: &mut dyn Write, cancel: &Cancel) -> Result<Dumped, StoreError> {
+        let status = self.query(&["INFO", "persistence"])?;
+        if !status.lines().any(|line| line.trim() == "aof_enabled:1") {
+            return Err(StoreError::new(
+                &self.name,
+                format!(
+                    "the server at {} keeps no append-only file (aof_enabled:0)",
+                    self.source
+                ),
+            )
+            .with_help("set `appendonly yes` in the server's redis.conf (it takes effect with a restart or `CONFIG SET appendonly yes`), or back it up with method = \"bgsave\" or \"replication\""));
+        }
+        let dirname = self.setting("appenddirname")?;
+        let filename = self.setting("appendfilename")?;
+        let data_dir = self
+            .store
+            .data_dir
+            .clone()
+            .expect("validation: aof has data_dir");
+        let files = AofFiles {
+            store: &self.name,
+            data_dir: &data_dir,
+            dirname: &dirname,
+            filename: &filename,
+        };
+        pin::copy(&files, out, cancel).map(|()| Dumped::default())
+    }
 }
 
 impl Dumper for Redis {
     fn streams(&self) -> Vec<String> {
-        vec![super::STREAM.to_owned()]
+        match self.store.method {
+            RedisMethod::Aof => vec![aof::STREAM.to_owned()],
+            RedisMethod::Replication | RedisMethod::Bgsave => vec![super::STREAM.to_owned()],
+        }
     }
 
     fn dump(
@@ -166,6 +214,7 @@ impl Dumper for Redis {
                         )
                     })
             }
+            RedisMethod::Aof => self.aof(out, cancel),
         }
     }
 

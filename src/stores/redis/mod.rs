@@ -1,11 +1,17 @@
 //! Redis: dumped as an RDB snapshot (`redis-cli --rdb -`, or BGSAVE and a
-//! copy of the file), restored by loading the RDB into a private
-//! redis-server and copying its keys to the target with MIGRATE, verified by
-//! measuring that private server.
+//! copy of the file), or as a consistent copy of a local instance's
+//! multi-part append-only file (`method = "aof"`, see `pin`); restored by
+//! loading the data into a private redis-server and copying its keys to the
+//! target with MIGRATE (or, for an AOF, by placing it in a stopped
+//! instance's data directory), verified by measuring that private server.
 //!
-//! An artifact holds one stream, the RDB.
+//! An artifact holds one stream: the RDB `dump.rdb`, or the AOF directory
+//! as `appendonlydir.tar`.
 
+mod aof;
+mod datadir;
 mod dump;
+mod pin;
 mod resp;
 mod restore;
 mod server;
@@ -13,9 +19,10 @@ mod url;
 
 use std::time::Duration;
 
-use crate::config::raw::RedisStore;
+use crate::config::raw::{RedisMethod, RedisStore};
 use crate::stores::{Dumper, Kind, StoreError, Target};
 
+pub use datadir::AofDirTarget;
 pub use dump::Redis;
 pub use restore::{scratch, target, RedisTarget};
 
@@ -30,8 +37,15 @@ impl Kind for RedisStore {
         Ok(Box::new(Redis::new(name, self)?))
     }
 
+    /// An AOF artifact goes into a server (the store's own, or `--to URL`)
+    /// or into a stopped instance's data directory (`--to DIR`).
     fn target(&self, name: &str, to: Option<&str>) -> Result<Box<dyn Target>, StoreError> {
-        Ok(Box::new(target(name, self, to)?))
+        match to {
+            Some(dir) if self.method == RedisMethod::Aof && !dir.contains("://") => {
+                Ok(Box::new(AofDirTarget::new(name, dir)))
+            }
+            _ => Ok(Box::new(target(name, self, to)?)),
+        }
     }
 
     fn scratch(&self, name: &str) -> Result<Box<dyn Target>, StoreError> {

@@ -1,7 +1,8 @@
 //! Redis restore and verify targets (SPEC §8). Only redis-server reads an
-//! RDB, and only from a file, so the artifact's `dump.rdb` stream is spooled
-//! into a private directory (mode 0700) and a private redis-server, listening
-//! only on a unix socket there, loads it. A restore then copies every key of
+//! RDB or an AOF, and only from files, so the artifact's `dump.rdb` stream
+//! is spooled (or its `appendonlydir.tar` unpacked and checked with
+//! `redis-check-aof`) into a private directory (mode 0700) and a private
+//! redis-server, listening only on a unix socket there, loads it. A restore then copies every key of
 //! every database to the target with MIGRATE (keys keep their TTLs) and stops
 //! the private server; a verify measures the private server itself.
 //!
@@ -12,8 +13,9 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::aof;
 use super::resp::{Address, Connection, Reply, RespError};
-use super::server::{spool, ScratchServer};
+use super::server::{spool, unpack_aof, Data, ScratchServer};
 use super::url::{parse_server_url, ServerUrl};
 use super::{REPLY_TIMEOUT, STREAM};
 use crate::cancel::Cancel;
@@ -37,6 +39,8 @@ pub struct RedisTarget {
     scratch: Option<ScratchServer>,
     /// What the restore copied: keys per database.
     copied: Option<Vec<(u32, u64)>>,
+    /// What `redis-check-aof` said of an AOF artifact.
+    aof_checked: Option<String>,
 }
 
 enum Role {
@@ -108,6 +112,7 @@ impl RedisTarget {
             dir: Some(dir),
             scratch: None,
             copied: None,
+            aof_checked: None,
         })
     }
 
@@ -336,16 +341,22 @@ impl Target for RedisTarget {
         input: &mut dyn Read,
         cancel: &Cancel,
     ) -> Result<(), StoreError> {
-        if stream != STREAM {
+        if stream != STREAM && stream != aof::STREAM {
             return Err(self.error(format!(
-                "the artifact holds a stream `{stream}`, but a Redis artifact holds only `{STREAM}`"
+                "the artifact holds a stream `{stream}`, but a Redis artifact holds only `{STREAM}` or `{}`", aof::STREAM
             )));
         }
         let Some(dir) = self.dir.take() else {
-            return Err(self.error(format!("`{STREAM}` was loaded already")));
+            return Err(self.error(format!("`{stream}` was loaded already")));
         };
-        let size = spool(&self.store, dir.path(), input, cancel)?;
-        self.scratch = Some(ScratchServer::start(&self.store, dir, size, cancel)?);
+        let (data, size) = if stream == STREAM {
+            (Data::Rdb, spool(&self.store, dir.path(), input, cancel)?)
+        } else {
+            let (data, size, checked) = unpack_aof(&self.store, dir.path(), input, cancel)?;
+            self.aof_checked = Some(checked);
+            (data, size)
+        };
+        self.scratch = Some(ScratchServer::start(&self.store, dir, &data, size, cancel)?);
         if let Role::Restore { .. } = self.role {
             let copied = self.migrate(cancel);
             // The private server and its copy of the data go, copied or not.
@@ -374,21 +385,29 @@ impl Target for RedisTarget {
         )];
         if let Some(db) = &server.db {
             notes.push(format!(
-                "the `/{db}` in the target URL did not choose a database: the RDB holds every database of the instance"
+                "the `/{db}` in the target URL did not choose a database: the artifact holds every database of the instance"
             ));
         }
         Ok(notes)
     }
 
     fn builtin_checks(&mut self) -> Result<Vec<(String, bool, String)>, StoreError> {
+        // redis-check-aof failing fails the load, before this.
+        let mut checks: Vec<_> = self
+            .aof_checked
+            .iter()
+            .map(|said| ("redis-check-aof".to_owned(), true, said.clone()))
+            .collect();
         let keyspace = self.keyspace()?;
         if keyspace.is_empty() {
-            return Ok(vec![("keys".to_owned(), true, "0".to_owned())]);
+            checks.push(("keys".to_owned(), true, "0".to_owned()));
         }
-        Ok(keyspace
-            .into_iter()
-            .map(|(db, keys)| (format!("keys in db {db}"), true, keys.to_string()))
-            .collect())
+        checks.extend(
+            keyspace
+                .into_iter()
+                .map(|(db, keys)| (format!("keys in db {db}"), true, keys.to_string())),
+        );
+        Ok(checks)
     }
 
     /// The total key count across databases: validation allows only

@@ -1,13 +1,16 @@
-//! The private redis-server that reads an artifact's RDB: the stream
-//! spooled into a 0700 directory, the server on a unix socket there.
+//! The private redis-server that reads an artifact's data: the RDB stream
+//! spooled, or the AOF directory unpacked (and checked with
+//! `redis-check-aof`), into a 0700 directory, the server on a unix socket
+//! there.
 
 use fs_err::os::unix::fs::OpenOptionsExt;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::aof::{self, MANIFEST_SUFFIX};
 use super::resp::{Address, Connection};
 use super::{REPLY_TIMEOUT, STREAM};
 use crate::cancel::Cancel;
@@ -77,7 +80,158 @@ pub(super) fn spool(
     Ok(size)
 }
 
-/// The private redis-server holding the loaded RDB, and a connection to it.
+/// What the private server loads from its directory.
+pub(super) enum Data {
+    /// `dump.rdb`.
+    Rdb,
+    /// An AOF directory, named as on the server the artifact came from.
+    Aof {
+        /// Its `appenddirname`.
+        dirname: String,
+        /// Its `appendfilename`: the manifest is `FILENAME.manifest`.
+        filename: String,
+    },
+}
+
+impl Data {
+    /// The artifact's stream it came from.
+    fn stream(&self) -> &'static str {
+        match self {
+            Data::Rdb => STREAM,
+            Data::Aof { .. } => aof::STREAM,
+        }
+    }
+
+    /// redis-server's arguments that make it load the data.
+    fn server_args(&self) -> Vec<String> {
+        let args = match self {
+            Data::Rdb => vec!["--dbfilename", STREAM, "--appendonly", "no"],
+            Data::Aof { dirname, filename } => vec![
+                "--appendonly",
+                "yes",
+                "--appenddirname",
+                dirname.as_str(),
+                "--appendfilename",
+                filename.as_str(),
+                // The copy holds whole commands only: a cut file is damage.
+                "--aof-load-truncated",
+                "no",
+                "--appendfsync",
+                "no",
+                "--auto-aof-rewrite-percentage",
+                "0",
+            ],
+        };
+        args.into_iter().map(str::to_owned).collect()
+    }
+}
+
+/// The AOF directory in the tar `input`, unpacked into `dir` (confined to
+/// it) and checked with `redis-check-aof`; its names, its size, and what
+/// redis-check-aof concluded.
+pub(super) fn unpack_aof(
+    store: &str,
+    dir: &Path,
+    input: &mut dyn Read,
+    cancel: &Cancel,
+) -> Result<(Data, u64, String), StoreError> {
+    crate::stores::target::extract_tar(input, cancel, dir)
+        .map_err(|e| StoreError::new(store, format!("{}: {e}", aof::STREAM)))?;
+    let (aof_dir, manifest) = find_manifest(store, dir)?;
+    let mut size = 0;
+    for entry in fs_err::read_dir(&aof_dir).map_err(|e| StoreError::new(store, e))? {
+        let meta = entry.and_then(|entry| entry.metadata());
+        size += meta.map_err(|e| StoreError::new(store, e))?.len();
+    }
+    let verdict = check_aof(store, &manifest)?;
+    let name = |path: &Path| {
+        path.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let manifest_name = name(&manifest);
+    let data = Data::Aof {
+        dirname: name(&aof_dir),
+        filename: manifest_name
+            .strip_suffix(MANIFEST_SUFFIX)
+            .unwrap_or(&manifest_name)
+            .to_owned(),
+    };
+    Ok((data, size, verdict))
+}
+
+/// The one AOF directory an unpacked `appendonlydir.tar` holds, and the
+/// manifest in it.
+pub(super) fn find_manifest(store: &str, dir: &Path) -> Result<(PathBuf, PathBuf), StoreError> {
+    let not_aof = |why: &str| {
+        StoreError::new(
+            store,
+            format!(
+                "the stream `{}` is not an AOF directory: {why}",
+                aof::STREAM
+            ),
+        )
+    };
+    let io = |e: std::io::Error| StoreError::new(store, e);
+    let mut found = Vec::new();
+    for entry in fs_err::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if !entry.file_type().map_err(io)?.is_dir() {
+            continue;
+        }
+        for file in fs_err::read_dir(entry.path()).map_err(io)? {
+            let file = file.map_err(io)?;
+            if file
+                .file_name()
+                .to_string_lossy()
+                .ends_with(MANIFEST_SUFFIX)
+                && file.file_type().map_err(io)?.is_file()
+            {
+                found.push((entry.path(), file.path()));
+            }
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(not_aof("it holds no `*.manifest` file in a directory")),
+        _ => Err(not_aof("it holds more than one manifest")),
+    }
+}
+
+/// `redis-check-aof` on `manifest`: its verdict, or the error quoting it.
+fn check_aof(store: &str, manifest: &Path) -> Result<String, StoreError> {
+    let output = Command::new("redis-check-aof")
+        .arg(manifest)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::new(store, "`redis-check-aof` was not found on PATH: cairn checks an AOF with it before loading it")
+                    .with_help("install Redis's tools (Debian/Ubuntu: `apt install redis-tools`)")
+            } else {
+                StoreError::new(store, format!("cannot run `redis-check-aof`: {e}"))
+            }
+        })?;
+    let said = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = said
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    let tail = lines[lines.len().saturating_sub(LOG_LINES)..].join("\n");
+    if output.status.success() {
+        return Ok(lines.last().unwrap_or(&"valid").trim().to_owned());
+    }
+    Err(StoreError::new(
+        store,
+        format!(
+            "redis-check-aof finds the AOF in the artifact damaged ({}); it said:\n{tail}",
+            output.status
+        ),
+    )
+    .with_help("the artifact matched its checksums, so the AOF was damaged on the server when it was copied: take a new backup; `redis-check-aof --fix` on an unpacked copy keeps its valid part"))
+}
+
+/// The private redis-server holding the loaded data, and a connection to it.
 pub(super) struct ScratchServer {
     pub connection: Connection,
     process: ServerProcess,
@@ -92,21 +246,24 @@ struct ServerProcess {
 }
 
 impl ScratchServer {
-    /// Starts redis-server on `dir/dump.rdb` (`size` bytes) and waits until
-    /// it has loaded it.
+    /// Starts redis-server on `data` in `dir` (`size` bytes) and waits
+    /// until it has loaded it.
     pub fn start(
         store: &str,
         dir: tempfile::TempDir,
+        data: &Data,
         size: u64,
         cancel: &Cancel,
     ) -> Result<Self, StoreError> {
+        let stream = data.stream();
         let socket = dir.path().join("s.sock");
         let child = Command::new("redis-server")
             .args(["--port", "0", "--unixsocket"])
             .arg(&socket)
             .args(["--unixsocketperm", "700", "--dir"])
             .arg(dir.path())
-            .args(["--dbfilename", STREAM, "--save", "", "--appendonly", "no"])
+            .args(data.server_args())
+            .args(["--save", ""])
             .args(["--databases", SCRATCH_DATABASES, "--daemonize", "no", "--logfile"])
             .arg(dir.path().join("redis.log"))
             .stdin(Stdio::null())
@@ -116,7 +273,7 @@ impl ScratchServer {
             .spawn()
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
-                    StoreError::new(store, "`redis-server` was not found on PATH: cairn loads the RDB into a private redis-server to read it")
+                    StoreError::new(store, "`redis-server` was not found on PATH: cairn loads the artifact's RDB or AOF into a private redis-server to read it")
                         .with_help("install Redis's server (Debian/Ubuntu: `apt install redis-server`); it need not run as a service")
                 } else {
                     StoreError::new(store, format!("cannot run `redis-server`: {e}"))
@@ -134,11 +291,11 @@ impl ScratchServer {
             let log = process.log_tail();
             let help = if log.contains("RDB format version") {
                 format!(
-                    "an RDB from a newer Redis needs a redis-server at least as new on this host (this one: {}); the artifact's manifest names the redis-cli that made it",
+                    "data from a newer Redis needs a redis-server at least as new on this host (this one: {}); the artifact's manifest names the redis-cli that made it",
                     ToolCommand::new("redis-server", &None).version()
                 )
             } else {
-                "the log says why: an RDB that needs a Redis module, or a damaged one, cannot be loaded; a very large one may need more memory or time".to_owned()
+                "the log says why: data that needs a Redis module, or damaged data, cannot be loaded; a very large data set may need more memory or time".to_owned()
             };
             StoreError::new(store, format!("{what}; its log ends:\n{log}")).with_help(help)
         };
@@ -146,7 +303,7 @@ impl ScratchServer {
             if let Some(status) = process.child.try_wait().ok().flatten() {
                 return Err(fail(
                     &process,
-                    format!("redis-server could not load `{STREAM}` ({status})"),
+                    format!("redis-server could not load `{stream}` ({status})"),
                 ));
             }
             if let Some(reason) = cancel.reason() {
@@ -156,7 +313,7 @@ impl ScratchServer {
                 return Err(fail(
                     &process,
                     format!(
-                        "redis-server did not finish loading `{STREAM}` ({size} bytes) within {} s",
+                        "redis-server did not finish loading `{stream}` ({size} bytes) within {} s",
                         bound.as_secs()
                     ),
                 ));

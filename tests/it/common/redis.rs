@@ -233,7 +233,7 @@ impl PrivateRedis {
     /// An empty server with its files in a temporary directory.
     pub fn start() -> Self {
         let temporary = tempfile::tempdir().unwrap();
-        let mut server = Self::launch(temporary.path());
+        let mut server = Self::launch(temporary.path(), "no");
         server._temporary = Some(temporary);
         server
     }
@@ -241,7 +241,14 @@ impl PrivateRedis {
     /// An empty server with its files in `dir`.
     pub fn in_dir(dir: &Path) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        Self::launch(dir)
+        Self::launch(dir, "no")
+    }
+
+    /// A server with `appendonly yes` and its files in `dir`: it loads the
+    /// AOF found in `dir/appendonlydir`, else starts empty and writes one.
+    pub fn with_aof(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self::launch(dir, "yes")
     }
 
     /// A server that loaded `rdb`, with its files beside it.
@@ -249,10 +256,10 @@ impl PrivateRedis {
         let dir = rdb.parent().unwrap().join("redis-server");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(rdb, dir.join("dump.rdb")).unwrap();
-        Self::launch(&dir)
+        Self::launch(&dir, "no")
     }
 
-    fn launch(dir: &Path) -> Self {
+    fn launch(dir: &Path, appendonly: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -267,7 +274,7 @@ impl PrivateRedis {
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                appendonly,
                 "--dbfilename",
                 "dump.rdb",
             ])
@@ -301,6 +308,10 @@ impl PrivateRedis {
             std::thread::sleep(Duration::from_millis(50));
         }
         server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Where the server keeps its files.
@@ -341,6 +352,41 @@ impl PrivateRedis {
     pub fn cli(&self, db: u32, args: &[&str]) -> String {
         self.try_cli(db, args)
             .unwrap_or_else(|| panic!("redis-cli {args:?} failed on port {}", self.port))
+    }
+
+    /// `INFO persistence` says `field:value`.
+    pub fn persistence(&self, field: &str, value: &str) -> bool {
+        let wanted = format!("{field}:{value}");
+        self.cli(0, &["INFO", "persistence"])
+            .lines()
+            .any(|line| line.trim() == wanted)
+    }
+
+    /// BGREWRITEAOF, waited for until the rewrite has ended.
+    pub fn rewrite_aof(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let rewrites = |server: &Self| {
+            server
+                .cli(0, &["INFO", "persistence"])
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("aof_rewrites:").map(str::to_owned))
+                .unwrap()
+        };
+        let before = rewrites(self);
+        self.cli(0, &["BGREWRITEAOF"]);
+        while rewrites(self) == before || !self.persistence("aof_rewrite_in_progress", "0") {
+            assert!(Instant::now() < deadline, "BGREWRITEAOF never finished");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every setting (`CONFIG GET *`), one `name value` line each, sorted.
+    pub fn settings(&self) -> String {
+        let reply = self.cli(0, &["CONFIG", "GET", "*"]);
+        let lines: Vec<&str> = reply.lines().collect();
+        let mut settings: Vec<String> = lines.chunks(2).map(|pair| pair.join(" ")).collect();
+        settings.sort();
+        settings.join("\n")
     }
 
     /// Writes an RDB of everything the server holds to `path`.

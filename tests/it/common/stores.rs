@@ -267,13 +267,18 @@ retention = {{ keep_last = 7 }}
     /// lines of one or more `[[jobs.check.checks]]` tables), runs a backup
     /// and the verify, and returns the verify's output.
     pub fn backup_and_verify(&self, checks: &str) -> Run {
+        self.add_verify_job(checks);
+        self.run_job(&[]);
+        self.cairn(&["verify", "check"]).run()
+    }
+
+    /// Adds the verify job `check` of job `app`, with `checks` (TOML lines).
+    pub fn add_verify_job(&self, checks: &str) {
         let mut config = std::fs::read_to_string(self.config()).unwrap();
         config.push_str(&format!(
             "\n[jobs.check]\nkind = \"verify\"\nverifies = \"{JOB}\"\nschedule = {{ cron = \"0 6 * * *\" }}\n\n{checks}\n"
         ));
         self.write_config(&config);
-        self.run_job(&[]);
-        self.cairn(&["verify", "check"]).run()
     }
 
     /// An SQLite database `app.db` with three users, and the job backing
