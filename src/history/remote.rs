@@ -352,9 +352,11 @@ pub struct Shared {
     pub ignored: Vec<String>,
 }
 
-/// The local history of `jobs` (`None`: every job) merged, with
-/// `settings.state = "destinations"`, with the records of those jobs at
-/// their destinations, as of `now`.
+/// The local history of `jobs` (`None`: every job in the local history,
+/// and at the destinations the jobs of the host the configuration is
+/// scoped to, or every job) merged, with `settings.state =
+/// "destinations"`, with the records of those jobs at their destinations,
+/// as of `now`.
 pub async fn read_shared(
     config: &Config,
     state: &crate::state::StateDir,
@@ -380,7 +382,7 @@ pub async fn read_shared(
     let jobs = match jobs {
         Some(jobs) => jobs,
         None => {
-            all = config.jobs.keys().map(|name| name.as_str()).collect();
+            all = config.host_jobs().map(|job| job.name.as_str()).collect();
             &all
         }
     };

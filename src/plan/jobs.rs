@@ -119,6 +119,7 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
         }
     }
     notes.extend(crate::inventory::ignored(listings));
+    notes.extend(observed.records_ignored.iter().cloned());
 
     let mut will_run = BTreeMap::new();
     for job in config.host_jobs() {
@@ -290,6 +291,20 @@ fn prune(
     notes: &mut Vec<String>,
 ) {
     let Some(backup) = job.backup() else { return };
+    // The records at the destinations are the history (settings.state =
+    // "destinations"): with one unreadable, the latest run at each
+    // destination is unknown.
+    let unknown = backup.to.iter().find_map(|d| {
+        let why = observed.records_unreadable.get(d.as_str())?;
+        Some((d, why))
+    });
+    if let Some((destination, why)) = unknown.filter(|_| !options.force_prune) {
+        notes.push(format!(
+            "nothing of job `{}` is pruned: its run records at `{destination}` cannot be read, so its latest run at each destination is unknown (apply --force-prune overrides): {why}",
+            job.name
+        ));
+        return;
+    }
     for destination in &backup.to {
         let artifacts: Vec<&Found> = by_job
             .get(&(destination.as_str(), job.name.as_str()))
