@@ -36,10 +36,12 @@ pub struct Observed {
     pub history: Result<History, String>,
     /// What each destination holds, or why it cannot be listed.
     pub listings: BTreeMap<String, Result<Listing, String>>,
-    /// The jobs running now (their lock is held), with the PID in the lock;
-    /// with `settings.state = "destinations"` also those a destination
-    /// marks running before their deadline, with "PID on host HOST".
+    /// The jobs running now (their lock is held), with the PID in the lock.
     pub running: BTreeMap<String, String>,
+    /// With `settings.state = "destinations"`: the runs a destination marks
+    /// running that may be alive on another machine (before their
+    /// deadline), by job: run ID and "PID on host HOST".
+    pub running_elsewhere: BTreeMap<String, Vec<(String, String)>>,
     /// The WAL archives of basebackup jobs.
     pub archives: crate::wal::Archives,
     /// The archiving settings of basebackup jobs' servers.
@@ -79,6 +81,7 @@ impl Observed {
                 .map(|name| (name.to_string(), Ok(Listing::default())))
                 .collect(),
             running: BTreeMap::new(),
+            running_elsewhere: BTreeMap::new(),
             archives: crate::wal::Archives::new(),
             server_settings: crate::wal::ServerSettings::new(),
             interrupted: BTreeMap::new(),
@@ -147,14 +150,17 @@ impl Observed {
         }
         // Runs that a destination marks running and that may be alive on
         // another machine (not a run this host's lock knows was killed).
+        let mut running_elsewhere: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for run in remote_running {
             let killed_here = interrupted
                 .get(&run.job)
                 .is_some_and(|known: &Interrupted| known.id == run.id);
             if !killed_here {
-                running
-                    .entry(run.job.clone())
-                    .or_insert_with(|| run.holder());
+                let holder = run.holder();
+                running_elsewhere
+                    .entry(run.job)
+                    .or_default()
+                    .push((run.id, holder));
             }
         }
 
@@ -170,6 +176,7 @@ impl Observed {
             history,
             listings,
             running,
+            running_elsewhere,
             interrupted,
             records_unreadable,
             records_ignored,

@@ -209,6 +209,12 @@ compression = "none"
             .env("PGPASSWORD", &self.password)
     }
 
+    /// `cairn ARGS` carrying this test's marker, so that what it starts is
+    /// found by [`Fixture::leftover_processes`].
+    pub fn cairn_marked(&self, args: &[&str]) -> Cairn {
+        self.cairn(args).env("CAIRN_FAULT_MARKER", &self.marker)
+    }
+
     /// `cairn run app_db` as of `now`.
     fn cairn_run(&self, now: &str) -> Cairn {
         self.cairn(&["run", "app_db"])
