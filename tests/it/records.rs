@@ -388,19 +388,6 @@ host = "beta"
     );
 }
 
-/// A seed for the kill points: `CAIRN_FAULT_SEED`, or the clock.
-fn seed() -> u64 {
-    std::env::var("CAIRN_FAULT_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64
-        })
-}
-
 /// Starts `cairn run app_db` as the machine `root` at `now`, kills it
 /// after `delay`, and waits until what it started has ended too.
 fn kill_run(fixture: &Fixture, root: &str, now: &str, delay: Duration) {
@@ -450,8 +437,7 @@ fn a_killed_run_claims_nothing_and_the_next_pod_cleans_up_after_it() {
     fixture.good_run();
     // About 2 MB/s: the dump streams for a second or two.
     fixture.set_mode("throttle 0.5");
-    let seed = seed();
-    eprintln!("seed {seed} (CAIRN_FAULT_SEED={seed} repeats these kill points)");
+    let seed = crate::common::faults::seed();
     let mut random = seed;
     // Pods evicted at random points of their runs, from the start to the
     // manifests, each with a state directory of its own.
