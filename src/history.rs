@@ -1,4 +1,8 @@
-//! The run history: one JSON line per run in `STATE_DIR/history/JOB.jsonl`.
+//! The run history: one JSON line per run in `STATE_DIR/history/JOB.jsonl`,
+//! and with `settings.state = "destinations"` the same records at the
+//! destinations ([`remote`]).
+
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -47,6 +47,21 @@ impl Host {
     }
 }
 
+/// This machine's name as gethostname(2) gives it, lowercase.
+pub fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `len` bytes into the buffer.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if status != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    let name = String::from_utf8_lossy(&buffer[..end])
+        .trim()
+        .to_lowercase();
+    (!name.is_empty()).then_some(name)
+}
+
 /// The state directory and every path in it (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateDir {

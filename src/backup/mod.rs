@@ -42,13 +42,19 @@ pub struct BackupOptions {
     /// Where progress and warnings go.
     pub log: Log,
     /// Told the run's artifact ID once it is picked, before anything is
-    /// written under it (`ops` notes it in the job's lock, so that a run
-    /// killed from here on is known to the next one).
+    /// written under it (`ops` notes it in the job's lock and, with
+    /// `settings.state = "destinations"`, marks the run running at the
+    /// destinations, so that a run killed from here on is known to the next
+    /// one). Answers the destinations that must not be written, with why.
     pub on_id: Option<OnId>,
 }
 
 /// See [`BackupOptions::on_id`].
-pub type OnId = Box<dyn FnOnce(&str) + Send + Sync>;
+pub type OnId = Box<
+    dyn FnOnce(String) -> futures::future::BoxFuture<'static, BTreeMap<String, String>>
+        + Send
+        + Sync,
+>;
 
 /// Runs the backup job `job` once and returns its record. The caller holds
 /// the job's lock and keeps the record.
@@ -221,7 +227,9 @@ impl<'a> Run<'a> {
         }
         self.id = free_id(&destinations, self.job.name.as_str(), &self.id).await;
         if let Some(on_id) = self.options.on_id.take() {
-            on_id(&self.id);
+            for (name, why) in on_id(self.id.clone()).await {
+                self.slots.insert(name, Slot::Failed(why));
+            }
         }
         if let Err(error) = run_hooks(
             &self.job.hooks.before,
@@ -233,6 +241,9 @@ impl<'a> Run<'a> {
             return self.fail(format!("a `before` hook failed: {error}"));
         }
         for destination in &destinations {
+            if self.slots.contains_key(destination.name()) {
+                continue; // refused by `on_id`
+            }
             let slot = match destination.begin(self.job.name.as_str(), &self.id).await {
                 Ok(writer) => Slot::Live(writer),
                 Err(error) => Slot::Failed(error.to_string()),

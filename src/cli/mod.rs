@@ -109,6 +109,10 @@ pub enum Command {
         job: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Every job of the file, not only this host's (with
+        /// `settings.state = "destinations"`, from the records there).
+        #[arg(long)]
+        all_hosts: bool,
     },
     /// Show which of the timestamps on stdin a policy keeps, and why.
     Retention {
@@ -313,7 +317,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> miette::Result<ExitStatu
         Command::Apply(args) => apply::apply(&cli.global, &args),
         Command::Run { job, force_prune } => run::run(&cli.global, &job, force_prune),
         Command::Inventory { job, json } => inventory::inventory(&cli.global, job.as_deref(), json),
-        Command::History { job, json } => history::history(&cli.global, job.as_deref(), json),
+        Command::History {
+            job,
+            json,
+            all_hosts,
+        } => history::history(&cli.global, job.as_deref(), json, all_hosts),
         Command::Retention {
             policy,
             against_policy,
@@ -407,17 +415,7 @@ fn load_host_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
 
 /// This host's name as gethostname(2) gives it, lowercase.
 fn this_host() -> Option<String> {
-    let mut buffer = [0u8; 256];
-    // SAFETY: gethostname writes at most `len` bytes into the buffer.
-    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if status != 0 {
-        return None;
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    let name = String::from_utf8_lossy(&buffer[..end])
-        .trim()
-        .to_lowercase();
-    (!name.is_empty()).then_some(name)
+    crate::state::host_name()
 }
 
 fn host(global: &GlobalArgs) -> Host {

@@ -15,8 +15,9 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{
-    check_manifest, id_time, wal, ArtifactWriter, Destination, DestinationError, Found, FoundState,
-    Ignored, Listing, Message, Naming, OpenUpload, Reader, WalEntry, WalObject, MANIFEST,
+    check_manifest, id_time, runs, wal, ArtifactWriter, Destination, DestinationError, Found,
+    FoundState, Ignored, Listing, Message, Naming, OpenUpload, Reader, RunObject, WalEntry,
+    WalObject, MANIFEST,
 };
 use crate::atomic;
 
@@ -31,6 +32,11 @@ impl LocalDestination {
             name: name.to_owned(),
             path: path.to_owned(),
         }
+    }
+
+    /// `PATH/JOB/runs/`.
+    fn runs_dir(&self, job: &str) -> PathBuf {
+        self.path.join(job).join(runs::RUNS_DIR)
     }
 }
 
@@ -81,7 +87,82 @@ impl Destination for LocalDestination {
     }
 
     async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError> {
-        Ok(self.path.join(job).join(id).exists())
+        let record = self.runs_dir(job).join(runs::record_name(id));
+        Ok(self.path.join(job).join(id).exists() || record.exists())
+    }
+
+    async fn run_put(&self, job: &str, id: &str, body: Bytes) -> Result<(), DestinationError> {
+        let path = self.runs_dir(job).join(runs::record_name(id));
+        let root = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            atomic::write_file(&path, &body, 0o600)
+                .map_err(|e| io_at(&root, format!("cannot write {}", path.display()), e))
+        })
+        .await
+        .expect("the blocking task does not panic")
+    }
+
+    async fn run_list(&self, job: &str) -> Result<Vec<String>, DestinationError> {
+        let dir = self.runs_dir(job);
+        tokio::task::spawn_blocking(move || {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => {
+                    return Err(DestinationError::io(
+                        format!("cannot list {}", dir.display()),
+                        e,
+                    ))
+                }
+            };
+            let mut ids = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| {
+                    DestinationError::io(format!("cannot list {}", dir.display()), e)
+                })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(id) = runs::record_id(&name) {
+                    ids.push(id.to_owned());
+                }
+            }
+            Ok(ids)
+        })
+        .await
+        .expect("the blocking task does not panic")
+    }
+
+    async fn run_get(&self, job: &str, id: &str) -> Result<RunObject, DestinationError> {
+        let path = self.runs_dir(job).join(runs::record_name(id));
+        tokio::task::spawn_blocking(move || {
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Ok(RunObject::Foreign(
+                        "a symbolic link, which cairn never follows at a destination".to_owned(),
+                    ))
+                }
+                Ok(meta) if !meta.is_file() => {
+                    return Ok(RunObject::Foreign("not a file".to_owned()))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RunObject::Gone),
+                Err(e) => {
+                    return Err(DestinationError::io(
+                        format!("cannot read {}", path.display()),
+                        e,
+                    ))
+                }
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(RunObject::Record(bytes.into())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RunObject::Gone),
+                Err(e) => Err(DestinationError::io(
+                    format!("cannot read {}", path.display()),
+                    e,
+                )),
+            }
+        })
+        .await
+        .expect("the blocking task does not panic")
     }
 
     async fn read(&self, job: &str, id: &str, name: &str) -> Result<Reader, DestinationError> {

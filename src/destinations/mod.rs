@@ -5,6 +5,7 @@
 //! a backup.
 
 mod local;
+pub mod runs;
 mod s3;
 pub mod wal;
 
@@ -17,6 +18,7 @@ use crate::config::raw;
 use crate::manifest::Manifest;
 
 pub use local::LocalDestination;
+pub use runs::RunObject;
 pub use s3::S3Destination;
 pub use wal::{Naming, WalEntry, WalObject};
 
@@ -186,7 +188,8 @@ pub trait Destination: Send + Sync {
     /// Aborts an open multipart upload.
     async fn abort_upload(&self, upload: &OpenUpload) -> Result<(), DestinationError>;
 
-    /// Whether anything exists under `JOB/ID/` (used to pick a free run ID).
+    /// Whether anything exists under `JOB/ID/`, or a run record of run `ID`
+    /// (used to pick a free run ID, so that no run replaces another's record).
     async fn exists(&self, job: &str, id: &str) -> Result<bool, DestinationError>;
 
     /// Starts an artifact.
@@ -226,6 +229,16 @@ pub trait Destination: Send + Sync {
         after: Option<&str>,
         naming: Naming,
     ) -> Result<Vec<WalEntry>, DestinationError>;
+
+    /// Stores `body` as the run record `JOB/runs/ID.json`, replacing the one
+    /// there in one step: a reader sees the old record or the new one.
+    async fn run_put(&self, job: &str, id: &str, body: Bytes) -> Result<(), DestinationError>;
+
+    /// The IDs of `job`'s run records, in no particular order.
+    async fn run_list(&self, job: &str) -> Result<Vec<String>, DestinationError>;
+
+    /// The run record `id` of `job`.
+    async fn run_get(&self, job: &str, id: &str) -> Result<RunObject, DestinationError>;
 
     /// Deletes archived files of `job` (retention): each one's checksum
     /// first, so that a deletion cut short leaves the file absent, never

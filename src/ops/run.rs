@@ -4,12 +4,15 @@
 //! restores drive blocking tools), the history, the notifications; then,
 //! for `cairn run` of a backup job, the same tidy-up `apply` would do.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
 use crate::backup::{self, BackupOptions, OnId};
 use crate::config::model::{Config, Job, JobKind, Store, UnknownJob};
+use crate::config::raw::StateKeeping;
+use crate::history::remote::{self, Running, Stored};
 use crate::history::{self, Outcome, RunRecord};
 use crate::lock::{self, Holder, Lock, LockError};
 use crate::manifest::Reason;
@@ -112,16 +115,20 @@ pub async fn record_run_locked(
 ) -> Result<RunRecord, RunError> {
     let job = config.job(name)?;
     let state = host.state_dir(&config.settings.state_dir);
+    let shared = config.settings.state == StateKeeping::Destinations;
+    if shared {
+        record_interrupted_at_destinations(config, &state, job, &lock.previous, options).await;
+    }
     let record = match (&job.kind, task) {
         (JobKind::Verify(_), _) | (JobKind::Backup(_), Task::Verify) => {
             verify_on_own_thread(config, job, options).await?
         }
         (JobKind::Backup(backup), Task::Declared) => {
-            let options = backup_options(options, None, lock);
+            let options = backup_options(config, job, options, None, lock);
             backup::run(config, job, backup, options).await
         }
         (JobKind::Backup(backup), Task::SafetyBackup(store)) => {
-            let options = backup_options(options, Some(store), lock);
+            let options = backup_options(config, job, options, Some(store), lock);
             backup::run(config, job, backup, options).await
         }
     };
@@ -131,7 +138,86 @@ pub async fn record_run_locked(
             state.history().display()
         ));
     }
+    if shared {
+        // After the manifests: the record replaces the run's `running` one.
+        let refused = remote::publish(config, &Stored::Finished(record.clone())).await;
+        warn_unpublished(&record.job, &record.id, &refused, &options.log);
+    }
     Ok(record)
+}
+
+/// Warns that the record of run `id` is missing at the destinations in
+/// `refused`: machines that read the records there do not see it.
+fn warn_unpublished(job: &str, id: &str, refused: &BTreeMap<String, String>, log: &Log) {
+    for (destination, why) in refused {
+        log.warn(&format!(
+            "job `{job}`: cannot write the record of run {id} at destination `{destination}`: {why}; \
+             machines that read the records there do not see this run"
+        ));
+    }
+}
+
+/// With `settings.state = "destinations"`: the runs of `job` that a
+/// destination still marks running although none can be: the one the
+/// job's lock names (this host's last run of the job, which was killed),
+/// and any past its deadline (a pod that was evicted). Each is recorded as
+/// interrupted, here and at the destinations, so that the tidy-up after
+/// this run removes what it left at once. A run marked running that may
+/// still be alive (another machine's, before its deadline) is left be.
+async fn record_interrupted_at_destinations(
+    config: &Config,
+    state: &StateDir,
+    job: &Job,
+    previous: &Holder,
+    options: &RunOptions,
+) {
+    let name = job.name.as_str();
+    let found = remote::read(config, &[name], Some(remote::RECENT)).await;
+    for (destination, why) in &found.unreadable {
+        options.log.warn(&format!(
+            "job `{name}`: the run records at destination `{destination}` cannot be read ({why}); \
+             a run interrupted there is recorded once they can be"
+        ));
+    }
+    if found.running.is_empty() {
+        return;
+    }
+    let local = history::read(state, Some(name)).unwrap_or_default();
+    for running in &found.running {
+        let by_lock = previous.run.as_deref() == Some(running.id.as_str());
+        if !by_lock && !running.expired(options.now) {
+            options.log.warn(&format!(
+                "job `{name}`: run {} is marked running (pid {}, since {}); \
+                 unless it ends first, it is taken for interrupted after {}",
+                running.id,
+                running.holder(),
+                running.started_at.to_rfc3339(),
+                running.deadline.to_rfc3339()
+            ));
+            continue;
+        }
+        let record = match local.records.iter().find(|r| r.id == running.id) {
+            Some(record) => record.clone(),
+            None => {
+                let record = running.interrupted(options.now);
+                options.log.warn(&format!(
+                    "job `{name}`: run {} (pid {}) was interrupted before it recorded its outcome; \
+                     recorded it as failed, and what it left goes with the cleanup after this run",
+                    running.id,
+                    running.holder()
+                ));
+                if let Err(error) = history::append(state, &record) {
+                    options.log.warn(&format!(
+                        "cannot record the interrupted run in {}: {error}",
+                        state.history().display()
+                    ));
+                }
+                record
+            }
+        };
+        let refused = remote::publish(config, &Stored::Finished(record)).await;
+        warn_unpublished(name, &running.id, &refused, &options.log);
+    }
 }
 
 /// When the lock's last holder was a backup run that left no record (it was
@@ -173,25 +259,59 @@ fn record_interrupted(
     }
 }
 
-fn backup_options(options: &RunOptions, store: Option<Store>, lock: &Lock) -> BackupOptions {
+/// The engine's options for a backup run of `job`; once the run's ID is
+/// picked, it is noted in the job's lock and, with `settings.state =
+/// "destinations"`, the run is marked running at the destinations (one
+/// that does not take the mark is not written to: a run killed there
+/// would leave data that no record accounts for).
+fn backup_options(
+    config: &Config,
+    job: &Job,
+    options: &RunOptions,
+    store: Option<Store>,
+    lock: &Lock,
+) -> BackupOptions {
     let log = options.log.clone();
     let reason = serde_json::to_value(options.reason)
         .ok()
         .and_then(|value| value.as_str().map(str::to_owned))
         .unwrap_or_default();
-    let on_id: OnId = match lock.run_note() {
-        Ok(mut note) => Box::new(move |id: &str| {
-            if let Err(error) = note.record(id, &reason) {
-                log.warn(&format!("cannot note run {id} in its lock file: {error}"));
+    let mut note = lock.run_note();
+    let path = lock.path.display().to_string();
+    let shared = (config.settings.state == StateKeeping::Destinations)
+        .then(|| (config.clone(), job.clone(), options.reason, options.now));
+    let on_id: OnId = Box::new(move |id: String| {
+        match &mut note {
+            Ok(note) => {
+                if let Err(error) = note.record(&id, &reason) {
+                    log.warn(&format!("cannot note run {id} in its lock file: {error}"));
+                }
             }
-        }),
-        Err(error) => {
-            let path = lock.path.display().to_string();
-            Box::new(move |_: &str| {
-                log.warn(&format!("cannot note the run in {path}: {error}"));
-            })
+            Err(error) => log.warn(&format!("cannot note the run in {path}: {error}")),
         }
-    };
+        Box::pin(async move {
+            let Some((config, job, reason, now)) = shared else {
+                return BTreeMap::new();
+            };
+            let host = config
+                .host
+                .clone()
+                .or_else(crate::state::host_name)
+                .unwrap_or_else(|| "unknown".to_owned());
+            let running = Running::new(&job, &id, reason, now, &host, std::process::id());
+            remote::publish(&config, &Stored::Running(running))
+                .await
+                .into_iter()
+                .map(|(destination, why)| {
+                    let why = format!(
+                        "cannot mark the run running there (settings.state = \"destinations\"), \
+                         so nothing of it is written there: {why}"
+                    );
+                    (destination, why)
+                })
+                .collect()
+        })
+    });
     BackupOptions {
         reason: options.reason,
         now: options.now,

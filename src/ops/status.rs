@@ -1,10 +1,12 @@
-//! `cairn status`: the history and every destination read, the jobs'
-//! health evaluated at `now`, and with `--notify` the stale jobs notified
-//! once per episode.
+//! `cairn status`: the history (with `settings.state = "destinations"`,
+//! also the run records at the destinations) and every destination read,
+//! the jobs' health evaluated at `now`, and with `--notify` the stale jobs
+//! notified once per episode.
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::history::remote;
 use crate::output::Log;
 use crate::state::Host;
 use crate::status::{self, Report};
@@ -29,17 +31,29 @@ pub async fn status(
     log: &Log,
 ) -> Result<Report, HistoryUnreadable> {
     let state = host.state_dir(&config.settings.state_dir);
-    let history = crate::history::read(&state, None).map_err(|source| HistoryUnreadable {
-        path: state.history().display().to_string(),
-        source,
-    })?;
-    for damaged in &history.damaged {
+    let shared = remote::read_shared(config, &state, None, Some(remote::RECENT), now)
+        .await
+        .map_err(|source| HistoryUnreadable {
+            path: state.history().display().to_string(),
+            source,
+        })?;
+    for damaged in &shared.history.damaged {
         log.warn(&damaged.to_string());
     }
-    let records = history.records;
-    let listings = status::read_destinations(config).await;
-    for warning in crate::inventory::ignored(&listings) {
-        log.warn(&warning);
+    let records = shared.history.records;
+    let mut listings = status::read_destinations(config).await;
+    for warning in crate::inventory::ignored(&listings)
+        .iter()
+        .chain(&shared.ignored)
+    {
+        log.warn(warning);
+    }
+    // Records that cannot be read make the destination's runs unknown:
+    // its jobs are UNKNOWN, never taken for jobs without runs.
+    for (destination, why) in shared.unreadable {
+        if let Some(listing @ Ok(_)) = listings.get_mut(&destination) {
+            *listing = Err(format!("its run records cannot be read: {why}"));
+        }
     }
     let archives = crate::wal::read_archives(config).await;
     let report = status::evaluate(config, &listings, &archives, &records, now);

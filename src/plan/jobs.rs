@@ -83,10 +83,15 @@ fn job_state<'a>(
             last_at.insert(destination.clone(), outcome.outcome);
         }
     }
+    let elsewhere = observed
+        .running_elsewhere
+        .get(job)
+        .and_then(|runs| runs.first())
+        .map(|(_, holder)| holder.as_str());
     JobState {
         last_success,
         last_at,
-        running: observed.running.get(job).map(String::as_str),
+        running: observed.running.get(job).map(String::as_str).or(elsewhere),
     }
 }
 
@@ -119,6 +124,7 @@ pub fn plan(config: &Config, observed: &Observed, options: &PlanOptions<'_>) -> 
         }
     }
     notes.extend(crate::inventory::ignored(listings));
+    notes.extend(observed.records_ignored.iter().cloned());
 
     let mut will_run = BTreeMap::new();
     for job in config.host_jobs() {
@@ -290,6 +296,20 @@ fn prune(
     notes: &mut Vec<String>,
 ) {
     let Some(backup) = job.backup() else { return };
+    // The records at the destinations are the history (settings.state =
+    // "destinations"): with one unreadable, the latest run at each
+    // destination is unknown.
+    let unknown = backup.to.iter().find_map(|d| {
+        let why = observed.records_unreadable.get(d.as_str())?;
+        Some((d, why))
+    });
+    if let Some((destination, why)) = unknown.filter(|_| !options.force_prune) {
+        notes.push(format!(
+            "nothing of job `{}` is pruned: its run records at `{destination}` cannot be read, so its latest run at each destination is unknown (apply --force-prune overrides): {why}",
+            job.name
+        ));
+        return;
+    }
     for destination in &backup.to {
         let artifacts: Vec<&Found> = by_job
             .get(&(destination.as_str(), job.name.as_str()))
@@ -440,7 +460,15 @@ fn cleanup(
         .iter()
         .map(|r| (r.job.as_str(), r.id.as_str()))
         .collect();
-    let running = |job: &str| observed.running.contains_key(job);
+    // A run in progress here holds the job's lock; one elsewhere is known
+    // by its ID: only its own data waits.
+    let running = |job: &str, id: &str| {
+        observed.running.contains_key(job)
+            || observed
+                .running_elsewhere
+                .get(job)
+                .is_some_and(|runs| runs.iter().any(|(run, _)| run == id))
+    };
     let why = |job: &str, id: &str, what: &str| {
         if finished.contains(&(job, id)) {
             Some(format!(
@@ -462,7 +490,7 @@ fn cleanup(
     for (destination, listing) in &observed.listings {
         let Ok(listing) = listing else { continue };
         for found in &listing.artifacts {
-            if !matches!(found.state, FoundState::Incomplete) || running(&found.job) {
+            if !matches!(found.state, FoundState::Incomplete) || running(&found.job, &found.id) {
                 continue;
             }
             let Some(reason) = why(&found.job, &found.id, "data without a manifest") else {
@@ -482,7 +510,7 @@ fn cleanup(
                     && a.id == upload.id
                     && matches!(a.state, FoundState::Incomplete)
             });
-            if listed || running(&upload.job) {
+            if listed || running(&upload.job, &upload.id) {
                 continue;
             }
             let Some(reason) = why(&upload.job, &upload.id, "an unfinished multipart upload")

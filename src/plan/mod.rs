@@ -164,7 +164,7 @@ pub async fn plan(
     host: &Host,
     options: &PlanOptions<'_>,
 ) -> Result<Plan, PlanError> {
-    let observed = Observed::read(config, host).await?;
+    let observed = Observed::read(config, host, options.now).await?;
     let Diff { actions, notes } = diff(config, &observed, options);
     let summary = Summary::of(&actions);
     Ok(Plan {

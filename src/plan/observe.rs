@@ -7,13 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+
 use super::files::GeneratedFile;
 use super::PlanError;
 use crate::config::address::{FileAddress, KubeFile, UnitKind};
 use crate::config::model::Config;
 use crate::config::raw::Scheduler;
 use crate::destinations::Listing;
-use crate::history::{self, History};
+use crate::history::remote;
+use crate::history::History;
 use crate::inventory;
 use crate::state::Host;
 use crate::units as files;
@@ -40,6 +43,10 @@ pub struct Observed {
     pub listings: BTreeMap<String, Result<Listing, String>>,
     /// The jobs running now (their lock is held), with the PID in the lock.
     pub running: BTreeMap<String, String>,
+    /// With `settings.state = "destinations"`: the runs a destination marks
+    /// running that may be alive on another machine (before their
+    /// deadline), by job: run ID and "PID on host HOST".
+    pub running_elsewhere: BTreeMap<String, Vec<(String, String)>>,
     /// The WAL archives of basebackup jobs.
     pub archives: crate::wal::Archives,
     /// The archiving settings of basebackup jobs' servers.
@@ -47,6 +54,12 @@ pub struct Observed {
     /// Backup runs that were killed: the run ID their job's free lock still
     /// names, of a run the history does not know, by job, with its PID.
     pub interrupted: BTreeMap<String, Interrupted>,
+    /// With `settings.state = "destinations"`: the destinations whose run
+    /// records cannot be read, with why. What the job's latest run did
+    /// there is unknown, so nothing of its jobs is pruned.
+    pub records_unreadable: BTreeMap<String, String>,
+    /// Warnings about objects at the destinations not taken for records.
+    pub records_ignored: Vec<String>,
 }
 
 /// A backup run that stopped before it recorded its outcome.
@@ -75,14 +88,19 @@ impl Observed {
                 .map(|name| (name.to_string(), Ok(Listing::default())))
                 .collect(),
             running: BTreeMap::new(),
+            running_elsewhere: BTreeMap::new(),
             archives: crate::wal::Archives::new(),
             server_settings: crate::wal::ServerSettings::new(),
             interrupted: BTreeMap::new(),
+            records_unreadable: BTreeMap::new(),
+            records_ignored: Vec::new(),
         }
     }
 
-    /// Reads everything; a file of someone else's in cairn's way is an error.
-    pub async fn read(config: &Config, host: &Host) -> Result<Self, PlanError> {
+    /// Reads everything as of `now` (which decides whether a run marked
+    /// running at a destination may still be alive); a file of someone
+    /// else's in cairn's way is an error.
+    pub async fn read(config: &Config, host: &Host, now: DateTime<Utc>) -> Result<Self, PlanError> {
         let units_dir = host.local(&config.settings.units_dir);
         let units = read_units(config, &units_dir)?;
         let cron_file = host.local(&config.settings.cron_file);
@@ -104,12 +122,23 @@ impl Observed {
         }
 
         let state = host.state_dir(&config.settings.state_dir);
-        let history = history::read(&state, None).map_err(|error| {
-            format!(
-                "the run history in {} cannot be read: {error}",
-                state.root().display()
-            )
-        });
+        let shared = remote::read_shared(config, &state, None, Some(remote::RECENT), now)
+            .await
+            .map_err(|error| {
+                format!(
+                    "the run history in {} cannot be read: {error}",
+                    state.root().display()
+                )
+            });
+        let (history, remote_running, records_unreadable, records_ignored) = match shared {
+            Ok(shared) => (
+                Ok(shared.history),
+                shared.running,
+                shared.unreadable,
+                shared.ignored,
+            ),
+            Err(error) => (Err(error), Vec::new(), BTreeMap::new(), Vec::new()),
+        };
         let opened = inventory::open_all(config).await;
         let listings = inventory::read(&opened, None).await.destinations;
 
@@ -141,6 +170,21 @@ impl Observed {
                 None => {}
             }
         }
+        // Runs that a destination marks running and that may be alive on
+        // another machine (not a run this host's lock knows was killed).
+        let mut running_elsewhere: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for run in remote_running {
+            let killed_here = interrupted
+                .get(&run.job)
+                .is_some_and(|known: &Interrupted| known.id == run.id);
+            if !killed_here {
+                let holder = run.holder();
+                running_elsewhere
+                    .entry(run.job)
+                    .or_default()
+                    .push((run.id, holder));
+            }
+        }
 
         let archives = crate::wal::read_archives(config).await;
         let server_settings = crate::wal::read_server_settings(config).await;
@@ -156,7 +200,10 @@ impl Observed {
             history,
             listings,
             running,
+            running_elsewhere,
             interrupted,
+            records_unreadable,
+            records_ignored,
         })
     }
 }

@@ -43,16 +43,7 @@ const KILLS: usize = 10;
 #[test]
 fn sigkill_at_random_points_leaves_no_broken_backup() {
     let started = Instant::now();
-    let seed = std::env::var("CAIRN_FAULT_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("seed {seed} (CAIRN_FAULT_SEED={seed} repeats these kill points)");
+    let seed = crate::common::faults::seed();
     let mut random = SplitMix(seed);
 
     let fixture = Fixture::new("sigkill", 3_000, "");

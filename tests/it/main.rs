@@ -19,6 +19,7 @@ mod layers;
 mod mutation;
 mod notify;
 mod plan;
+mod records;
 mod redis_aof;
 mod restore;
 mod restore_redis;

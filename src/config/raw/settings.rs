@@ -5,6 +5,19 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Where the run records that status, history and retention's safety
+/// rules read are kept (`settings.state`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StateKeeping {
+    /// In the state directory only (`STATE_DIR/history/JOB.jsonl`).
+    #[default]
+    Local,
+    /// Also at the job's destinations (`PREFIX/JOB/runs/ID.json`), so that
+    /// ephemeral pods and operators elsewhere see the same history.
+    Destinations,
+}
+
 /// Host-wide settings.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -21,6 +34,11 @@ pub struct Settings {
     pub run_as: String,
     /// Where cairn keeps locks and run history.
     pub state_dir: PathBuf,
+    /// Where run records are kept: "local" (the state directory) or
+    /// "destinations" (also next to the artifacts, as
+    /// `PREFIX/JOB/runs/ID.json`, read by status, history, plan and
+    /// retention's safety rules from any machine).
+    pub state: StateKeeping,
     /// IANA time zone for schedules and retention periods, e.g. "Europe/Berlin".
     pub timezone: String,
     /// How many independent jobs `apply` runs at once.
@@ -92,6 +110,7 @@ impl Default for Settings {
             binary: "/usr/local/bin/cairn".into(),
             run_as: "root".into(),
             state_dir: "/var/lib/cairn".into(),
+            state: StateKeeping::Local,
             timezone: "UTC".into(),
             parallelism: 2,
             environment_file: None,

@@ -110,6 +110,14 @@ fn check_kubernetes(checker: &mut Checker, settings: &mut raw::Settings) {
             "remove settings.hosts",
         );
     }
+    if kubernetes && settings.state != raw::StateKeeping::Destinations {
+        checker.error(
+            &path(&["settings", "scheduler"]),
+            "scheduler = \"kubernetes\" needs settings.state = \"destinations\"",
+            "pods forget their state",
+            "add state = \"destinations\" to [settings]: a pod's state directory is gone when it ends, so the run records must live at the destinations",
+        );
+    }
     let Some(kube) = &mut settings.kubernetes else {
         return;
     };

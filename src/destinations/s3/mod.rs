@@ -15,6 +15,7 @@ mod inventory;
 mod keys;
 mod multipart;
 mod parts;
+mod runs;
 mod wal;
 
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use aws_sdk_s3::Client;
 
 use super::{
     ArtifactWriter, Destination, DestinationError, Found, Listing, Naming, OpenUpload, Reader,
-    WalEntry, WalObject,
+    RunObject, WalEntry, WalObject,
 };
 use crate::config::raw;
 use artifact::S3Artifact;
@@ -173,6 +174,12 @@ impl Destination for S3Destination {
         if !objects.contents().is_empty() || objects.key_count().unwrap_or(0) > 0 {
             return Ok(true);
         }
+        // A run record of that ID: a run that failed before it wrote
+        // anything else still owns its ID.
+        let record = bucket.run_key(job, id);
+        if bucket.metadata(&record).await?.is_some() {
+            return Ok(true);
+        }
         let uploads = bucket
             .client
             .list_multipart_uploads()
@@ -219,6 +226,23 @@ impl Destination for S3Destination {
 
     async fn wal_delete(&self, job: &str, files: &[WalEntry]) -> Result<(), DestinationError> {
         self.bucket.wal_delete(job, files).await
+    }
+
+    async fn run_put(
+        &self,
+        job: &str,
+        id: &str,
+        body: bytes::Bytes,
+    ) -> Result<(), DestinationError> {
+        self.bucket.run_put(job, id, body).await
+    }
+
+    async fn run_list(&self, job: &str) -> Result<Vec<String>, DestinationError> {
+        self.bucket.run_list(job).await
+    }
+
+    async fn run_get(&self, job: &str, id: &str) -> Result<RunObject, DestinationError> {
+        self.bucket.run_get(job, id).await
     }
 
     async fn begin(

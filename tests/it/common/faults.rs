@@ -77,6 +77,22 @@ while True:
 esac
 "#;
 
+/// The seed of a test's random kill points: `CAIRN_FAULT_SEED`, or the
+/// clock. Printed, so that `CAIRN_FAULT_SEED=N` repeats a run of the test.
+pub fn seed() -> u64 {
+    let seed = std::env::var("CAIRN_FAULT_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("seed {seed} (CAIRN_FAULT_SEED={seed} repeats these kill points)");
+    seed
+}
+
 /// One job, `app_db`, that backs up its own database to `local` and
 /// `offsite` (S3), uncompressed so that sizes are predictable.
 pub struct Fixture {
@@ -207,6 +223,12 @@ compression = "none"
             .cairn(args)
             .envs(self.s3.credentials())
             .env("PGPASSWORD", &self.password)
+    }
+
+    /// `cairn ARGS` carrying this test's marker, so that what it starts is
+    /// found by [`Fixture::leftover_processes`].
+    pub fn cairn_marked(&self, args: &[&str]) -> Cairn {
+        self.cairn(args).env("CAIRN_FAULT_MARKER", &self.marker)
     }
 
     /// `cairn run app_db` as of `now`.
