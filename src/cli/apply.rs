@@ -6,7 +6,7 @@ use crate::plan::render::{self as plan_render, Style};
 use super::*;
 
 pub(super) fn apply(global: &GlobalArgs, args: &ApplyArgs) -> miette::Result<ExitStatus> {
-    let (config, digest) = load_host_config(global)?;
+    let (config, digest) = load_render_config(global)?;
     let host = host(global);
     let _lock = ops::apply::lock(&config, &host)?;
     let style = Style {

@@ -358,7 +358,16 @@ fn load_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
 /// `wal fetch` run once per WAL segment: their output goes to the server
 /// log, where a warning per segment would drown the rest).
 fn load_config_with(global: &GlobalArgs, warnings: bool) -> miette::Result<(Config, String)> {
-    match ops::load::load(&global.config, global.env.as_deref()) {
+    load_config_at(global, warnings, ops::load::Place::Host)
+}
+
+/// [`load_config_with`] at `place`.
+fn load_config_at(
+    global: &GlobalArgs,
+    warnings: bool,
+    place: ops::load::Place,
+) -> miette::Result<(Config, String)> {
+    match ops::load::load_at(&global.config, global.env.as_deref(), place) {
         Ok(loaded) => {
             if warnings {
                 eprint!(
@@ -389,7 +398,20 @@ fn load_config_with(global: &GlobalArgs, warnings: bool) -> miette::Result<(Conf
 /// configuration scoped to `--host` (or this host), which must be one of
 /// `settings.hosts` when the file declares them.
 fn load_host_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
-    let (mut config, digest) = load_config(global)?;
+    scope_to_host(global, load_config(global)?)
+}
+
+/// [`load_host_config`] for `plan` and `apply`, which with a Kubernetes
+/// scheduler only render: no `${VAR}` needs a value there.
+fn load_render_config(global: &GlobalArgs) -> miette::Result<(Config, String)> {
+    let place = ops::load::render_place(&global.config);
+    scope_to_host(global, load_config_at(global, true, place)?)
+}
+
+fn scope_to_host(
+    global: &GlobalArgs,
+    (mut config, digest): (Config, String),
+) -> miette::Result<(Config, String)> {
     let host = match &global.host {
         Some(host) => host.trim().to_lowercase(),
         None => this_host().ok_or_else(|| {

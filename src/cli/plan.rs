@@ -6,7 +6,7 @@ pub(super) fn plan(global: &GlobalArgs, args: &PlanArgs) -> miette::Result<ExitS
     if let Some(against) = &args.against {
         return review(global, args, against);
     }
-    let (config, digest) = load_host_config(global)?;
+    let (config, digest) = load_render_config(global)?;
     let options = crate::plan::PlanOptions {
         targets: &args.target,
         now: now()?,

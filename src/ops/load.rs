@@ -18,7 +18,12 @@ pub struct Loaded {
 /// Loads and validates the configuration at `path` with `--env env`;
 /// every diagnostic comes back, warnings with the configuration.
 pub fn load(path: &Path, env: Option<&str>) -> Result<Loaded, Diagnostics> {
-    let (config, diagnostics) = check(path, env)?;
+    load_at(path, env, Place::Host)
+}
+
+/// [`load`] at `place`.
+pub fn load_at(path: &Path, env: Option<&str>, place: Place) -> Result<Loaded, Diagnostics> {
+    let (config, diagnostics) = check_at(path, env, place)?;
     let mut fingerprint = String::new();
     for source in diagnostics.sources.iter() {
         fingerprint.push_str(&format!("{}\n{}\n", source.name, source.text));
@@ -41,6 +46,28 @@ pub enum Place {
     /// hook): a `${VAR}` not set here is checked as written, with a
     /// warning, and cron's time-zone check is left to the host.
     Away,
+}
+
+/// Where `plan` and `apply` load the file: away from the hosts when its
+/// scheduler is Kubernetes (they only render manifests there, and the
+/// ConfigMap keeps `${VAR}`s as written, so no secret is needed to render),
+/// else on the host. Read from the base file's `[settings]`.
+pub fn render_place(path: &Path) -> Place {
+    let scheduler = fs_err::read_to_string(path)
+        .ok()
+        .and_then(|text| text.parse::<toml_edit::DocumentMut>().ok())
+        .and_then(|document| {
+            document
+                .get("settings")?
+                .get("scheduler")?
+                .as_str()
+                .map(str::to_owned)
+        });
+    if scheduler.as_deref() == Some("kubernetes") {
+        Place::Away
+    } else {
+        Place::Host
+    }
 }
 
 /// Loads and validates, for `cairn validate`.
