@@ -102,16 +102,7 @@ fn apply_files(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, App
         .into_iter()
         .partition(|a| a.file().is_some_and(|file| file.address.is_unit()));
     // Manifests are only written: Argo CD or Flux applies them.
-    for action in &kube_actions {
-        match &action.operation {
-            Operation::Create { file, content } | Operation::Update { file, content } => {
-                write(&file.path, content)?
-            }
-            Operation::Destroy { file } => remove(&file.path)?,
-            _ => continue,
-        }
-        count(&mut outcome, action.kind());
-    }
+    write_whole_files(&kube_actions, &mut outcome)?;
     let timer_of = |action: &Action| -> Option<String> {
         let job = action.file()?.address.timer_job()?;
         Some(files::unit_file_name(job, UnitKind::Timer))
@@ -127,16 +118,7 @@ fn apply_files(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, App
         }
     }
 
-    for action in &unit_actions {
-        match &action.operation {
-            Operation::Create { file, content } | Operation::Update { file, content } => {
-                write(&file.path, content)?
-            }
-            Operation::Destroy { file } => remove(&file.path)?,
-            _ => continue,
-        }
-        count(&mut outcome, action.kind());
-    }
+    write_whole_files(&unit_actions, &mut outcome)?;
 
     if let Some(file) = cron_actions.first().and_then(|a| a.file()) {
         apply_cron(config, &file.path, &cron_actions)?;
@@ -168,6 +150,22 @@ fn apply_files(plan: &Plan, config: &Config, host: &Host) -> Result<Outcome, App
         Err(_) => {}
     }
     Ok(outcome)
+}
+
+/// Writes or removes each file of `actions` (unit files, manifests: one
+/// file per action, unlike the cron file's entries).
+fn write_whole_files(actions: &[&Action], outcome: &mut Outcome) -> Result<(), ApplyError> {
+    for action in actions {
+        match &action.operation {
+            Operation::Create { file, content } | Operation::Update { file, content } => {
+                write(&file.path, content)?
+            }
+            Operation::Destroy { file } => remove(&file.path)?,
+            _ => continue,
+        }
+        count(outcome, action.kind());
+    }
+    Ok(())
 }
 
 fn count(outcome: &mut Outcome, action: ActionKind) {
