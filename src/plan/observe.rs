@@ -219,9 +219,9 @@ fn read(path: &Path) -> Result<Option<String>, PlanError> {
     }
 }
 
-/// This configuration's unit files in `units_dir`, by file name.
+/// This configuration's unit files in `units_dir`.
 fn read_units(config: &Config, units_dir: &Path) -> Result<Vec<GeneratedFile>, PlanError> {
-    let wanted_units: Vec<String> = match config.settings.scheduler {
+    let wanted = match config.settings.scheduler {
         Scheduler::Systemd => config
             .host_jobs()
             .flat_map(|job| {
@@ -231,55 +231,18 @@ fn read_units(config: &Config, units_dir: &Path) -> Result<Vec<GeneratedFile>, P
             .collect(),
         _ => Vec::new(),
     };
-    let entries = match fs_err::read_dir(units_dir) {
-        Ok(entries) => entries.filter_map(Result::ok).collect(),
-        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(PlanError::Read {
-                path: units_dir.display().to_string(),
-                source,
-            })
-        }
-    };
-    let mut units = BTreeMap::new();
-    for entry in entries {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(address) = files::unit_address(&file_name) else {
-            continue;
-        };
-        let path = entry.path();
-        let Some(content) = read(&path)? else {
-            continue;
-        };
-        match files::owner_config(&content) {
-            Some(owner) if owner == config.path => {
-                units.insert(
-                    file_name,
-                    GeneratedFile {
-                        address,
-                        path,
-                        content,
-                    },
-                );
-            }
-            Some(owner) if wanted_units.contains(&file_name) => {
-                return Err(PlanError::OtherConfig {
-                    path: path.display().to_string(),
-                    fix: format!("rename job `{}`", address.job()),
-                    other: owner.display().to_string(),
-                })
-            }
-            None if wanted_units.contains(&file_name) => {
-                return Err(PlanError::Foreign {
-                    path: path.display().to_string(),
-                    fix: format!("move it away, or rename job `{}`", address.job()),
-                })
-            }
-            // Not ours and not in our way: never touched.
-            _ => {}
-        }
-    }
-    Ok(units.into_values().collect())
+    read_owned(
+        OwnedFiles {
+            dir: units_dir,
+            ours: &config.path,
+            wanted,
+        },
+        files::unit_address,
+        |address, foreign| match foreign {
+            true => format!("move it away, or rename job `{}`", address.job()),
+            false => format!("rename job `{}`", address.job()),
+        },
+    )
 }
 
 /// This configuration's entries in the cron file.
@@ -325,64 +288,97 @@ fn manifests_dir(config: &Config) -> PathBuf {
     }
 }
 
-/// This configuration's manifests in `dir`: files named as cairn names
-/// them whose header names this configuration. One in the way that is not
-/// cairn's, or another configuration's, is an error.
+/// This configuration's manifests in `dir`.
 fn read_manifests(config: &Config, dir: &Path) -> Result<Vec<GeneratedFile>, PlanError> {
-    let ours = files::kube::config_mark(config, dir);
-    let wanted: Vec<String> = match config.settings.scheduler {
+    let wanted = match config.settings.scheduler {
         Scheduler::Kubernetes => files::kube::manifests(config)
             .iter()
             .map(|manifest| manifest.file.file_name())
             .collect(),
         _ => Vec::new(),
     };
-    let entries = match fs_err::read_dir(dir) {
+    read_owned(
+        OwnedFiles {
+            dir,
+            ours: &files::kube::config_mark(config, dir),
+            wanted,
+        },
+        |name| KubeFile::from_file_name(name).map(FileAddress::Kube),
+        |_, foreign| match foreign {
+            true => "move it away, or set settings.kubernetes.manifests_dir to another directory"
+                .to_owned(),
+            false => "give this configuration its own settings.kubernetes.manifests_dir".to_owned(),
+        },
+    )
+}
+
+/// A directory where cairn writes one file per address (unit files,
+/// manifests), as one configuration sees it.
+struct OwnedFiles<'a> {
+    dir: &'a Path,
+    /// The configuration mark in the header of this configuration's files.
+    ours: &'a Path,
+    /// The file names this configuration would write.
+    wanted: Vec<String>,
+}
+
+/// The files of `owned.dir` named as cairn names them (`address` reads a
+/// name) whose header carries this configuration's mark. Another
+/// configuration's file, or one that is not cairn's, where this
+/// configuration would write is an error, with `fix(address, foreign)` as
+/// its remedy; anything else is never touched.
+fn read_owned(
+    owned: OwnedFiles,
+    address: impl Fn(&str) -> Option<FileAddress>,
+    fix: impl Fn(&FileAddress, bool) -> String,
+) -> Result<Vec<GeneratedFile>, PlanError> {
+    let entries = match fs_err::read_dir(owned.dir) {
         Ok(entries) => entries.filter_map(Result::ok).collect(),
         Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
         Err(source) => {
             return Err(PlanError::Read {
-                path: dir.display().to_string(),
+                path: owned.dir.display().to_string(),
                 source,
             })
         }
     };
-    let mut manifests = BTreeMap::new();
+    let mut found = BTreeMap::new();
     for entry in entries {
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(file) = KubeFile::from_file_name(&file_name) else {
+        let Some(address) = address(&file_name) else {
             continue;
         };
         let path = entry.path();
         let Some(content) = read(&path)? else {
             continue;
         };
+        let in_the_way = owned.wanted.contains(&file_name);
         match files::owner_config(&content) {
-            Some(owner) if owner == ours => {
-                manifests.insert(
+            Some(owner) if owner == owned.ours => {
+                found.insert(
                     file_name,
                     GeneratedFile {
-                        address: FileAddress::Kube(file),
+                        address,
                         path,
                         content,
                     },
                 );
             }
-            Some(owner) if wanted.contains(&file_name) => {
+            Some(owner) if in_the_way => {
                 return Err(PlanError::OtherConfig {
                     path: path.display().to_string(),
-                    fix: "give this configuration its own settings.kubernetes.manifests_dir"
-                        .to_owned(),
+                    fix: fix(&address, false),
                     other: owner.display().to_string(),
                 })
             }
-            None if wanted.contains(&file_name) => return Err(PlanError::Foreign {
-                path: path.display().to_string(),
-                fix: "move it away, or set settings.kubernetes.manifests_dir to another directory"
-                    .to_owned(),
-            }),
+            None if in_the_way => {
+                return Err(PlanError::Foreign {
+                    path: path.display().to_string(),
+                    fix: fix(&address, true),
+                })
+            }
             _ => {}
         }
     }
-    Ok(manifests.into_values().collect())
+    Ok(found.into_values().collect())
 }

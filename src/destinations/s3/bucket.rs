@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedPart, ServerSideEncryption, StorageClass};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedPart, Object, ServerSideEncryption, StorageClass,
+};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
@@ -268,6 +270,36 @@ impl Bucket {
             Err(e) if e.code() == Some("NoSuchUpload") => Ok(()),
             Err(e) => Err(self.error("abort the multipart upload of", key, e)),
         }
+    }
+
+    /// Hands every object under `prefix` (after the key `start_after`,
+    /// listed `page_size` at a time) to `each`, in key order, until `each`
+    /// returns `false`.
+    pub(super) async fn for_each_object(
+        &self,
+        prefix: &str,
+        start_after: Option<String>,
+        page_size: Option<i32>,
+        mut each: impl FnMut(&Object) -> bool,
+    ) -> Result<(), DestinationError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(start_after)
+            .set_max_keys(page_size)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("list", prefix, e))?;
+            for object in page.contents() {
+                if !each(object) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Aborts every multipart upload under `prefix` (an artifact's folder,

@@ -71,30 +71,19 @@ impl Bucket {
         // (job, id) -> objects and sizes
         let mut groups: BTreeMap<(String, String), Vec<(String, u64)>> = BTreeMap::new();
         let mut ignored = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("list", &prefix, e))?;
-            for object in page.contents() {
-                let Some(key) = object.key() else { continue };
-                if let Some(escaping) = self.escaping(key) {
-                    ignored.push(escaping);
-                    continue;
-                }
-                let Some((job, id, name)) = self.parse_key(key) else {
-                    continue;
-                };
+        self.for_each_object(&prefix, None, None, |object| {
+            let Some(key) = object.key() else { return true };
+            if let Some(escaping) = self.escaping(key) {
+                ignored.push(escaping);
+            } else if let Some((job, id, name)) = self.parse_key(key) {
                 groups
                     .entry((job.to_owned(), id.to_owned()))
                     .or_default()
                     .push((name.to_owned(), object.size().unwrap_or(0).max(0) as u64));
             }
-        }
+            true
+        })
+        .await?;
         let artifacts: Vec<Found> = stream::iter(groups)
             .map(|((job, id), objects)| async move { self.found(job, id, objects).await })
             .buffered(CONCURRENT_GETS)

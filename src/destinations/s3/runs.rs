@@ -37,25 +37,15 @@ impl Bucket {
 
     pub(super) async fn run_list(&self, job: &str) -> Result<Vec<String>, DestinationError> {
         let prefix = self.runs_prefix(job);
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
         let mut ids = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("list", &prefix, e))?;
-            for object in page.contents() {
-                let Some(name) = object.key().and_then(|key| key.strip_prefix(&prefix)) else {
-                    continue;
-                };
-                if let Some(id) = record_id(name) {
-                    ids.push(id.to_owned());
-                }
+        self.for_each_object(&prefix, None, None, |object| {
+            let name = object.key().and_then(|key| key.strip_prefix(&prefix));
+            if let Some(id) = name.and_then(record_id) {
+                ids.push(id.to_owned());
             }
-        }
+            true
+        })
+        .await?;
         Ok(ids)
     }
 

@@ -32,39 +32,27 @@ impl Bucket {
     ) -> Result<Vec<WalEntry>, DestinationError> {
         let folder = self.wal_prefix(job);
         let prefix = format!("{folder}{start}");
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&prefix)
-            .set_start_after(after.map(|after| format!("{folder}{after}")))
-            .set_max_keys(limit)
-            .into_paginator()
-            .send();
         let mut entries = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("list", &prefix, e))?;
-            for object in page.contents() {
-                let Some(stored) = object.key().and_then(|key| key.strip_prefix(&folder)) else {
-                    continue;
-                };
-                let name = (naming.plain)(stored);
-                if stored.contains('/') || after.is_some_and(|after| name <= after) {
-                    continue;
-                }
-                entries.push(WalEntry {
-                    name: name.to_owned(),
-                    stored: stored.to_owned(),
-                    size: object.size().unwrap_or(0).max(0) as u64,
-                    modified: object
-                        .last_modified()
-                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
-                });
+        let start_after = after.map(|after| format!("{folder}{after}"));
+        self.for_each_object(&prefix, start_after, limit, |object| {
+            let Some(stored) = object.key().and_then(|key| key.strip_prefix(&folder)) else {
+                return true;
+            };
+            let name = (naming.plain)(stored);
+            if stored.contains('/') || after.is_some_and(|after| name <= after) {
+                return true;
             }
-            if limit.is_some_and(|limit| entries.len() >= limit as usize) {
-                break;
-            }
-        }
+            entries.push(WalEntry {
+                name: name.to_owned(),
+                stored: stored.to_owned(),
+                size: object.size().unwrap_or(0).max(0) as u64,
+                modified: object
+                    .last_modified()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            });
+            limit.is_none_or(|limit| entries.len() < limit as usize)
+        })
+        .await?;
         Ok(entries)
     }
 
