@@ -101,19 +101,16 @@ pub fn events_for(previous: Option<&RunRecord>, record: &RunRecord) -> Vec<Event
 
 /// The run of `record`'s job before `record` that it is compared with: not
 /// a safety backup, and a verify run for a verify run, a backup run for a
-/// backup run. `history` is oldest first and may already hold `record`.
+/// backup run. `history` is oldest first and may already hold `record`
+/// (as written here or as a destination's copy of it).
 pub fn previous_comparable<'a>(
     history: &'a [RunRecord],
     record: &RunRecord,
 ) -> Option<&'a RunRecord> {
-    let earlier = match history.iter().rposition(|r| r == record) {
-        Some(index) => &history[..index],
-        None => history,
-    };
-    earlier
+    history
         .iter()
         .rev()
-        .filter(|r| r.job == record.job && r.started_at <= record.started_at)
+        .filter(|r| r.job == record.job && r.id != record.id && r.started_at <= record.started_at)
         .find(|r| comparable(r, record))
 }
 
@@ -127,9 +124,20 @@ pub async fn after_run(config: &Config, state: &StateDir, record: &RunRecord, lo
     if config.notify.is_empty() || record.reason == Reason::Safety {
         return;
     }
-    // Damaged lines were reported by whoever read the history first.
-    let history = match history::read(state, Some(&record.job)) {
-        Ok(history) => history.records,
+    // Damaged lines were reported by whoever read the history first. With
+    // settings.state = "destinations" the previous run may have been
+    // another machine's (a pod's): its record is at the destinations.
+    let jobs = [record.job.as_str()];
+    let shared = history::remote::read_shared(
+        config,
+        state,
+        Some(&jobs),
+        Some(history::remote::RECENT),
+        record.finished_at,
+    )
+    .await;
+    let history = match shared {
+        Ok(shared) => shared.history.records,
         Err(error) => {
             log.warn(&format!(
                 "cannot read the run history of job `{}` ({error}); a recovery is notified as a plain success",

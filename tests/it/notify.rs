@@ -16,6 +16,44 @@ use crate::common::notify::{
 
 mod https;
 
+/// With the run records at the destinations, a success after another
+/// machine's failure (a pod after a pod, each with an empty state
+/// directory) is a recovery.
+#[test]
+fn a_recovery_after_another_machines_failure_is_told_from_the_records() {
+    let server = Server::start(&[]);
+    let dir = sandbox(&format!(
+        r#"[notify.healthchecks]
+kind = "webhook"
+url = "{url}"
+on = ["success", "failure", "recovery"]
+"#,
+        url = server.url(&format!("/ping/{SECRET}")),
+    ));
+    dir.edit_config(
+        "state_dir = \"state\"",
+        "state = \"destinations\"\nstate_dir = \"pod1\"",
+    );
+    let dir_path = dir.path();
+    let failed = cairn_at(dir_path, FIRST_NOW, &["run", "files"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+
+    dir.edit_config("state_dir = \"pod1\"", "state_dir = \"pod2\"");
+    assert!(!dir_path.join("pod2").exists(), "a machine with no history");
+    create_data(dir_path);
+    let good = cairn_at(dir_path, SECOND_NOW, &["run", "files"]);
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    let events: BTreeSet<String> = server.received()[1..]
+        .iter()
+        .map(|r| r.json()["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        events,
+        BTreeSet::from(["success".to_owned(), "recovery".to_owned()]),
+        "the failure was the other machine's, read from its record"
+    );
+}
+
 #[test]
 fn a_failure_then_a_recovery_reach_the_webhook_and_the_command() {
     let server = Server::start(&[]);
