@@ -411,13 +411,25 @@ fn a_base_backup_records_its_place_in_the_wal() {
     let archive = Archive::new("wal_basebackup");
     let cluster = archive.cluster();
     cluster.psql("create table t (id int); insert into t select generate_series(1, 10000)");
+    // The job's last fire (daily at 03:00 UTC) at or before the real
+    // clock, which the archive's files and `status` below go by: the run
+    // is then not missed.
+    let fire = {
+        let now = chrono::Utc::now();
+        let today = now.date_naive().and_hms_opt(3, 0, 0).unwrap().and_utc();
+        if today <= now {
+            today
+        } else {
+            today - chrono::Duration::days(1)
+        }
+    };
     let run = archive
         .cairn_as_postgres(&["run", JOB])
-        .now("2026-12-06T03:00:00Z")
+        .now(&fire.to_rfc3339())
         .run();
     assert_eq!(run.code, 0, "{}\n{}", run.stderr, cluster.server_log());
-    let id = "20261206T030000Z";
-    let artifact = archive.sandbox.path().join("archive").join(JOB).join(id);
+    let id = fire.format("%Y%m%dT%H%M%SZ").to_string();
+    let artifact = archive.sandbox.path().join("archive").join(JOB).join(&id);
     assert!(artifact.join("base.tar.zst.age").is_file());
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(artifact.join("manifest.json")).unwrap())
