@@ -174,6 +174,24 @@ pub async fn publish(config: &Config, stored: &Stored) -> BTreeMap<String, Strin
         .collect()
 }
 
+/// Whether a destination of `job` holds anything of run `id` (its record,
+/// or an artifact of that ID). A destination that cannot be asked does not
+/// count (a record cannot be written there either).
+pub async fn id_taken(config: &Config, job: &str, id: &str) -> bool {
+    let asks = destinations_of(config, job)
+        .into_iter()
+        .map(|name| async move {
+            match destinations::open(name, &config.destinations[name]).await {
+                Ok(destination) => destination.exists(job, id).await.unwrap_or(false),
+                Err(_) => false,
+            }
+        });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .any(|taken| taken)
+}
+
 /// What the destinations say about some jobs' runs.
 #[derive(Debug, Default)]
 pub struct Remote {

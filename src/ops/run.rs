@@ -121,7 +121,9 @@ pub async fn record_run_locked(
     }
     let record = match (&job.kind, task) {
         (JobKind::Verify(_), _) | (JobKind::Backup(_), Task::Verify) => {
-            verify_on_own_thread(config, job, options).await?
+            let mut record = verify_on_own_thread(config, job, options).await?;
+            record.id = unused_verify_id(config, &state, &record, shared).await;
+            record
         }
         (JobKind::Backup(backup), Task::Declared) => {
             let options = backup_options(config, job, options, None, lock);
@@ -144,6 +146,33 @@ pub async fn record_run_locked(
         warn_unpublished(&record.job, &record.id, &refused, &options.log);
     }
     Ok(record)
+}
+
+/// The ID of verify run `record`, made unique with `-2`, `-3`… (as a
+/// backup's is) when its job already has a run of that ID: `cairn verify
+/// JOB` right after a backup of JOB in the same second would otherwise
+/// share the backup's ID, and with the records at the destinations replace
+/// its record there. A verify run writes no artifact, so only the records
+/// (here, and at the destinations when they are kept there) are asked.
+async fn unused_verify_id(
+    config: &Config,
+    state: &StateDir,
+    record: &RunRecord,
+    shared: bool,
+) -> String {
+    let local: Vec<String> = history::read(state, Some(&record.job))
+        .map(|history| history.records.into_iter().map(|r| r.id).collect())
+        .unwrap_or_default();
+    let mut candidate = record.id.clone();
+    for n in 2.. {
+        let taken = local.contains(&candidate)
+            || (shared && remote::id_taken(config, &record.job, &candidate).await);
+        if !taken {
+            break;
+        }
+        candidate = format!("{}-{n}", record.id);
+    }
+    candidate
 }
 
 /// Warns that the record of run `id` is missing at the destinations in

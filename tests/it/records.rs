@@ -519,3 +519,45 @@ fn a_killed_run_claims_nothing_and_the_next_pod_cleans_up_after_it() {
         assert_eq!(seen.get(id).map(String::as_str), Some("failed"), "{seen:?}");
     }
 }
+
+/// `cairn verify JOB` in the same second as a backup of JOB gets an ID of
+/// its own (`-2`), so its record never replaces the backup's, here or at
+/// the destination.
+#[test]
+fn a_verify_in_the_backups_second_gets_an_id_of_its_own() {
+    use crate::common::notify::{cairn_at, create_data, sandbox, FIRST_ID, FIRST_NOW};
+    let dir = sandbox("");
+    dir.edit_config(
+        "state_dir = \"state\"",
+        "state = \"destinations\"\nstate_dir = \"state\"",
+    );
+    create_data(dir.path());
+    let backup = cairn_at(dir.path(), FIRST_NOW, &["run", "files"]);
+    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    let verify = cairn_at(dir.path(), FIRST_NOW, &["verify", "files"]);
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+
+    let record = |id: &str| -> Value {
+        let path = dir.path().join(format!("backups/files/runs/{id}.json"));
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    assert!(
+        record(FIRST_ID)["verify"].is_null(),
+        "the backup's record stays the backup's"
+    );
+    let second = format!("{FIRST_ID}-2");
+    assert!(
+        record(&second)["verify"].is_object(),
+        "the verify's record: {second}"
+    );
+    let history = cairn_at(dir.path(), FIRST_NOW, &["history", "files", "--json"]);
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    let runs: Value = serde_json::from_str(&history.stdout).unwrap();
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [FIRST_ID, second.as_str()], "{}", history.stdout);
+}
