@@ -251,6 +251,25 @@ fn topics_that_hold_data_are_refused_without_force_and_a_prefix_restores_beside_
         );
     }
 
+    let forced = sandbox
+        .cairn(&["restore", JOB, "--to", &target.bootstrap(), "--force"])
+        .run();
+    assert_ok(&forced, "restore --force");
+    let said = flat(&forced.stderr);
+    assert!(
+        said.contains("taking a safety backup of it first"),
+        "{said}"
+    );
+    assert!(said.contains("safety backup"), "{said}");
+    let replaced = read_all(sandbox.path(), &target.bootstrap(), &[("ledger", 2)]);
+    assert_eq!(replaced, read, "replaced, not appended to");
+    let inventory = sandbox.cairn(&["inventory", JOB, "--json"]).run();
+    assert!(
+        inventory.stdout.contains("\"safety\""),
+        "{}",
+        inventory.stdout
+    );
+
     let wrong = sandbox
         .cairn(&["restore", JOB, "--to", "kafka://nowhere"])
         .run();
