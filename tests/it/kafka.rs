@@ -8,8 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use cairn::stores::kafka::client::{Cluster, Security};
+use cairn::stores::kafka::cluster::create_topic;
+
 use crate::common::kafka::{
-    configs, expected, produce, python, read_all, records, suite_broker, PrivateKafka,
+    configs, expected, fetch_all, produce, produce_with, python, read_all, records, suite_broker,
+    PrivateKafka,
 };
 use crate::common::stores::{assert_ok, JOB};
 use crate::common::{flat, wait_for, Background, Sandbox};
@@ -325,4 +329,75 @@ fn a_broker_killed_during_the_backup_fails_the_run_and_keeps_the_earlier_artifac
         1,
         "nothing of the failed run is left: {after:?}"
     );
+}
+
+#[test]
+fn a_broker_behind_tls_is_backed_up_and_verified_with_its_ca_and_refused_with_another() {
+    let sandbox = Sandbox::new("kafka_tls");
+    let source = PrivateKafka::start_tls(sandbox.path());
+    let ca = sandbox.path().join("ca.pem");
+    let security = Security::tls(Some(&ca)).unwrap();
+    let mut cluster = Cluster::connect(&[source.bootstrap()], security.clone()).unwrap();
+    create_topic(&mut cluster, "secure", 2, 1, &Default::default()).unwrap();
+    let data: Vec<_> = (0..2).map(|p| records("secure", p, 400, 80)).collect();
+    for (partition, records) in (0..).zip(&data) {
+        produce_with(
+            &source.bootstrap(),
+            security.clone(),
+            "secure",
+            partition,
+            records,
+        );
+    }
+    write_config(
+        &sandbox,
+        &source.bootstrap(),
+        &["secure"],
+        &format!("tls = true\nca_file = \"{}\"", ca.display()),
+    );
+    run(&sandbox);
+    let verified = sandbox.cairn(&["verify", JOB]).run();
+    assert_ok(&verified, "verify over TLS");
+    assert!(
+        flat(&verified.stderr).contains("400 of 400 records"),
+        "{}",
+        verified.stderr
+    );
+    // Restored beside the original on the same cluster, through TLS.
+    assert_ok(
+        &sandbox
+            .cairn(&["restore", JOB, "--topic-prefix", "copy."])
+            .run(),
+        "restore over TLS",
+    );
+    for (partition, records) in (0..).zip(&data) {
+        let read = fetch_all(
+            &source.bootstrap(),
+            security.clone(),
+            "copy.secure",
+            partition,
+        );
+        let mut written = records.clone();
+        for (offset, record) in written.iter_mut().enumerate() {
+            record.offset = offset as i64;
+        }
+        assert_eq!(read, written, "partition {partition}");
+    }
+
+    // Another CA: the run fails naming the broker, and keeps nothing.
+    let other = sandbox.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    drop(PrivateKafka::start_tls(&other));
+    sandbox.edit_config(
+        &ca.display().to_string(),
+        &other.join("ca.pem").display().to_string(),
+    );
+    let refused = sandbox.cairn(&["run", JOB]).run();
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let said = flat(&refused.stderr);
+    assert!(
+        said.contains(&format!("broker {}", source.bootstrap())),
+        "{said}"
+    );
+    assert!(said.to_lowercase().contains("certificate"), "{said}");
 }

@@ -232,7 +232,7 @@ pub struct KafkaStore {
     pub username: Option<String>,
     /// SASL password, as `${VAR}` (not supported yet: validation refuses it).
     pub password: Option<String>,
-    /// Connect with TLS.
+    /// Connect to the brokers with TLS (rustls; TLS 1.2 or 1.3).
     #[serde(default)]
     pub tls: bool,
     /// A PEM file of the CA that signs the brokers' certificates (with `tls`);

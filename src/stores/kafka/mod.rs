@@ -10,6 +10,8 @@
 //! `consumer_groups = true`) and one `topic-NAME.kafka` per topic (the
 //! framed format in `format` and docs/artifacts.md).
 //!
+//! Brokers are reached over TCP or TLS (rustls, `tls` and `ca_file`); SASL
+//! is not supported yet (validation refuses `username` and `password`).
 //! The wire client is in `client` (connections) and `cluster` (requests);
 //! `records` reads and writes record batches.
 

@@ -41,28 +41,34 @@ pub fn suite_broker() -> String {
     })
 }
 
-/// A tansu broker of the test's own, in memory, killed when dropped.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tansu broker of the test's own, in memory, killed when dropped (with
+/// the TLS proxy in front of it, if any).
 pub struct PrivateKafka {
     pub port: u16,
     child: Option<Child>,
+    proxy: Option<Child>,
 }
 
 impl PrivateKafka {
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
+        Self::spawn(port, &format!("tcp://127.0.0.1:{port}"))
+    }
+
+    /// tansu listening on `port`, telling clients to come to `advertised`.
+    fn spawn(port: u16, advertised: &str) -> Self {
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+            .args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", advertised])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -75,7 +81,91 @@ impl PrivateKafka {
         PrivateKafka {
             port,
             child: Some(child),
+            proxy: None,
         }
+    }
+
+    /// A broker reached only through TLS: tansu listens on a private port
+    /// and advertises the port of a socat that terminates TLS with a
+    /// certificate for 127.0.0.1, signed by a CA written to `dir/ca.pem`.
+    /// `port` is the TLS port.
+    pub fn start_tls(dir: &Path) -> Self {
+        let plain = free_port();
+        let tls = free_port();
+        let openssl = |args: &[&str]| {
+            tool(Command::new("openssl").args(args).current_dir(dir));
+        };
+        openssl(
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ]
+            .into_iter()
+            .chain([
+                "-subj",
+                "/CN=cairn test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ])
+            .collect::<Vec<_>>(),
+        );
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]
+            .into_iter()
+            .chain(["-keyout", "server.key", "-out", "server.csr"])
+            .collect::<Vec<_>>(),
+        );
+        std::fs::write(dir.join("san.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+            ]
+            .into_iter()
+            .chain([
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+                "-out",
+                "server.pem",
+            ])
+            .collect::<Vec<_>>(),
+        );
+        let mut broker = Self::spawn(plain, &format!("tcp://127.0.0.1:{tls}"));
+        let proxy = Command::new("socat")
+            .arg(format!(
+                "openssl-listen:{tls},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+                dir.join("server.pem").display(),
+                dir.join("server.key").display()
+            ))
+            .arg(format!("tcp:127.0.0.1:{plain}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat starts");
+        wait_for("socat to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", tls)).is_ok()
+        });
+        broker.port = tls;
+        broker.proxy = Some(proxy);
+        broker
     }
 
     pub fn bootstrap(&self) -> String {
@@ -84,7 +174,8 @@ impl PrivateKafka {
 
     /// Kills the broker at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for child in [self.child.take(), self.proxy.take()].into_iter().flatten() {
+            let mut child = child;
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -136,7 +227,18 @@ pub fn records(topic: &str, partition: i32, count: usize, value_size: usize) -> 
 /// Produces `records` to `partition` of `topic` on `bootstrap`, one record
 /// per batch, many batches per request.
 pub fn produce(bootstrap: &str, topic: &str, partition: i32, records: &[Record]) {
-    let mut cluster = Cluster::connect(&[bootstrap.to_owned()], Security::default()).unwrap();
+    produce_with(bootstrap, Security::default(), topic, partition, records);
+}
+
+/// [`produce`] through `security` (e.g. TLS).
+pub fn produce_with(
+    bootstrap: &str,
+    security: Security,
+    topic: &str,
+    partition: i32,
+    records: &[Record],
+) {
+    let mut cluster = Cluster::connect(&[bootstrap.to_owned()], security).unwrap();
     let info = cluster.metadata(Some(&[topic.to_owned()])).unwrap();
     let leader = info[0]
         .partitions
@@ -273,4 +375,24 @@ pub fn configs(bootstrap: &str, topic: &str) -> BTreeMap<String, Option<String>>
         .into_iter()
         .map(|(name, entry)| (name, entry.value))
         .collect()
+}
+
+/// Every record of `partition` of `topic`, read with cairn's client
+/// through `security` (for a broker kafka-python is not set up to reach).
+pub fn fetch_all(bootstrap: &str, security: Security, topic: &str, partition: i32) -> Vec<Record> {
+    let mut cluster = Cluster::connect(&[bootstrap.to_owned()], security).unwrap();
+    let info = cluster
+        .metadata(Some(&[topic.to_owned()]))
+        .unwrap()
+        .remove(0);
+    let leader = info.partitions[partition as usize].1;
+    let end = cluster::offsets(&mut cluster, &info, cluster::LATEST).unwrap()[partition as usize];
+    let mut offset = 0;
+    let mut found = Vec::new();
+    while offset < end {
+        let fetched = cluster::fetch(&mut cluster, topic, partition, leader, offset).unwrap();
+        found.extend(fetched.records.into_iter().filter(|r| r.offset >= offset));
+        offset = fetched.next_offset.unwrap();
+    }
+    found
 }

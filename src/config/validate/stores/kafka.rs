@@ -66,14 +66,6 @@ pub(in crate::config::validate) fn check_kafka(
             "this cairn connects to Kafka without SASL; remove username and password, or back this cluster up another way for now",
         );
     }
-    if kafka.tls {
-        checker.error(
-            &at("tls"),
-            format!("store `{name}`: TLS connections to Kafka are not supported yet"),
-            "not supported yet",
-            "this cairn connects to Kafka over plain TCP; remove tls and ca_file, or back this cluster up another way for now",
-        );
-    }
     if kafka.ca_file.is_some() && !kafka.tls {
         checker.error(
             &at("ca_file"),
