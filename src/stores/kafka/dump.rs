@@ -55,16 +55,37 @@ impl Kafka {
             .ok_or_else(|| StoreError::new(&self.name, "the Kafka snapshot was not taken"))
     }
 
-    fn take_snapshot(&self) -> Result<Snapshot, String> {
-        let security = security(&self.name, &self.store).map_err(|e| e.message)?;
-        let mut cluster =
-            connect(&self.name, &self.store.bootstrap_servers, security).map_err(|e| e.message)?;
-        let infos = cluster::select_topics(&mut cluster, &self.store.topics)?;
+    fn take_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let security = security(&self.name, &self.store)?;
+        let mut cluster = connect(&self.name, &self.store.bootstrap_servers, security)?;
+        self.read_snapshot(&mut cluster)
+            .map(|(topics, groups)| Snapshot {
+                cluster,
+                topics,
+                groups,
+            })
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The topics (and groups) as they are now: the snapshot's content.
+    #[allow(clippy::type_complexity)]
+    fn read_snapshot(
+        &self,
+        cluster: &mut Cluster,
+    ) -> Result<
+        (
+            Vec<(TopicInfo, saved::Topic)>,
+            BTreeMap<String, Vec<Committed>>,
+        ),
+        String,
+    > {
+        let cluster = &mut *cluster;
+        let infos = cluster::select_topics(cluster, &self.store.topics)?;
         let mut topics = Vec::new();
         for info in infos {
-            let earliest = cluster::offsets(&mut cluster, &info, EARLIEST)?;
-            let end = cluster::offsets(&mut cluster, &info, LATEST)?;
-            let configs = cluster::describe_configs(&mut cluster, &info.name)?;
+            let earliest = cluster::offsets(cluster, &info, EARLIEST)?;
+            let end = cluster::offsets(cluster, &info, LATEST)?;
+            let configs = cluster::describe_configs(cluster, &info.name)?;
             let offsets = info
                 .partitions
                 .iter()
@@ -86,15 +107,11 @@ impl Kafka {
         }
         let groups = if self.store.consumer_groups {
             let infos: Vec<TopicInfo> = topics.iter().map(|(info, _)| info.clone()).collect();
-            cluster::group_offsets(&mut cluster, &infos)?
+            cluster::group_offsets(cluster, &infos)?
         } else {
             BTreeMap::new()
         };
-        Ok(Snapshot {
-            cluster,
-            topics,
-            groups,
-        })
+        Ok((topics, groups))
     }
 
     /// Writes every record of `topic` up to the end offsets seen at the start.
@@ -214,7 +231,7 @@ impl Kafka {
 
 impl Dumper for Kafka {
     fn prepare(&mut self, _cancel: &Cancel) -> Result<(), StoreError> {
-        let snapshot = self.take_snapshot().map_err(|e| self.fail(e))?;
+        let snapshot = self.take_snapshot()?;
         self.snapshot = Some(snapshot);
         Ok(())
     }

@@ -10,8 +10,9 @@
 //! `consumer_groups = true`) and one `topic-NAME.kafka` per topic (the
 //! framed format in `format` and docs/artifacts.md).
 //!
-//! Brokers are reached over TCP or TLS (rustls, `tls` and `ca_file`); SASL
-//! is not supported yet (validation refuses `username` and `password`).
+//! Brokers are reached over TCP or TLS (rustls, `tls` and `ca_file`). SASL
+//! SCRAM is written (`sasl`) but not tested against a live broker, so
+//! validation refuses `username` and `password` for now.
 //! The wire client is in `client` (connections) and `cluster` (requests);
 //! `records` reads and writes record batches.
 
@@ -21,6 +22,7 @@ mod dump;
 pub mod format;
 pub mod records;
 mod restore;
+pub mod sasl;
 mod saved;
 
 use crate::config::raw::KafkaStore;
@@ -46,14 +48,22 @@ pub fn stream_topic(stream: &str) -> Option<&str> {
     stream.strip_prefix(TOPIC_PREFIX)?.strip_suffix(EXTENSION)
 }
 
-/// How to reach the brokers of `store`.
+/// How to reach the brokers of `store`: TLS, SASL.
 fn security(name: &str, store: &KafkaStore) -> Result<client::Security, StoreError> {
-    if store.tls {
+    let mut security = if store.tls {
         client::Security::tls(store.ca_file.as_deref())
-            .map_err(|e| StoreError::new(name, format!("TLS: {e}")))
+            .map_err(|e| StoreError::new(name, format!("TLS: {e}")))?
     } else {
-        Ok(client::Security::default())
+        client::Security::default()
+    };
+    if let (Some(username), Some(password)) = (&store.username, &store.password) {
+        security.sasl = Some(sasl::Credentials {
+            mechanism: sasl::SaslMechanism::ScramSha512,
+            username: username.clone(),
+            password: password.clone(),
+        });
     }
+    Ok(security)
 }
 
 /// Connects to the cluster of `bootstrap`, as store `name`.
