@@ -13,6 +13,7 @@
 #![allow(clippy::print_stdout)] // Its one line of output is the result.
 
 use bytes::{Bytes, BytesMut};
+use cairn::cancel::Cancel;
 use cairn::stores::kafka::client::{Cluster, Security};
 use cairn::stores::kafka::cluster::{self, EARLIEST, LATEST};
 use cairn::stores::kafka::records::{encode_one, Record};
@@ -84,29 +85,21 @@ fn consume(bootstrap: &str, topics: &[String]) -> Result<(), String> {
         let starts = cluster::offsets(&mut cluster, &topic, EARLIEST)?;
         let ends = cluster::offsets(&mut cluster, &topic, LATEST)?;
         for (((partition, leader), start), end) in topic.partitions.iter().zip(starts).zip(ends) {
-            let mut offset = start;
-            while offset < end {
-                let fetched =
-                    cluster::fetch(&mut cluster, &topic.name, *partition, *leader, offset)?;
-                for record in fetched
-                    .records
-                    .iter()
-                    .filter(|r| r.offset >= offset && r.offset < end)
-                {
+            cluster::read_range(
+                &mut cluster,
+                &topic.name,
+                *partition,
+                *leader,
+                start,
+                end,
+                &Cancel::default(),
+                &mut |record| {
                     records += 1;
                     bytes += record.key.as_ref().map_or(0, |k| k.len() as u64)
                         + record.value.as_ref().map_or(0, |v| v.len() as u64);
-                }
-                match fetched.next_offset {
-                    Some(next) if next > offset => offset = next,
-                    _ => {
-                        return Err(format!(
-                            "{}/{partition}: no progress at {offset}",
-                            topic.name
-                        ))
-                    }
-                }
-            }
+                    Ok(())
+                },
+            )?;
         }
     }
     println!("{records} {bytes}");

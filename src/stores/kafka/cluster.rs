@@ -25,7 +25,8 @@ use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
 use super::client::{error_name, Cluster, TopicInfo, FETCH_MAX_BYTES};
-use super::records::{self, Decoded};
+use super::records::{self, Decoded, Record};
+use crate::cancel::Cancel;
 
 /// ListOffsets' special timestamps.
 pub const EARLIEST: i64 = -2;
@@ -37,6 +38,17 @@ const READ_COMMITTED: i8 = 1;
 
 /// The resource type of a topic in DescribeConfigs and AlterConfigs.
 const TOPIC_RESOURCE: i8 = 2;
+
+/// `what failed: ERROR_NAME (error N): the broker's message`.
+fn failure(what: &str, code: i16, message: Option<StrBytes>) -> String {
+    format!(
+        "{what} failed: {}{}",
+        error_name(code),
+        message
+            .map(|m| format!(": {}", m.as_str()))
+            .unwrap_or_default()
+    )
+}
 
 fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
@@ -187,6 +199,80 @@ pub fn fetch(
         .map_err(|e| format!("topic `{topic}` partition {partition}: {e}"))
 }
 
+/// How often a failed fetch is tried again (a leader may have moved)
+/// before the read fails.
+const FETCH_ATTEMPTS: u32 = 3;
+
+/// How many fetches in a row may return nothing before the end before the
+/// read gives up.
+const EMPTY_FETCHES: u32 = 50;
+
+/// Reads `partition` of `topic` from offset `from` up to `to` (not
+/// included), giving each record to `each` in offset order. Records are
+/// counted as they come, never taken from offsets: compacted gaps and
+/// transaction markers take offsets but are no records. A failed fetch is
+/// tried again with the partition's leader looked up anew; the read stops
+/// when `cancel` says so.
+#[allow(clippy::too_many_arguments)]
+pub fn read_range(
+    cluster: &mut Cluster,
+    topic: &str,
+    partition: i32,
+    mut leader: i32,
+    from: i64,
+    to: i64,
+    cancel: &Cancel,
+    each: &mut dyn FnMut(Record) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut offset = from;
+    let (mut empty, mut failed) = (0, 0);
+    while offset < to {
+        cancel.check().map_err(|e| e.to_string())?;
+        let decoded = match fetch(cluster, topic, partition, leader, offset) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                failed += 1;
+                if failed >= FETCH_ATTEMPTS {
+                    return Err(if error.starts_with("topic `") {
+                        error
+                    } else {
+                        format!("topic `{topic}` partition {partition} at offset {offset}: {error}")
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(found) = cluster.metadata(Some(&[topic.to_owned()])) {
+                    if let Some(now) = found
+                        .iter()
+                        .find(|t| t.name == topic)
+                        .and_then(|t| t.partitions.iter().find(|(p, _)| *p == partition))
+                    {
+                        leader = now.1;
+                    }
+                }
+                continue;
+            }
+        };
+        failed = 0;
+        let Some(next) = decoded.next_offset.filter(|next| *next > offset) else {
+            empty += 1;
+            if empty > EMPTY_FETCHES {
+                return Err(format!(
+                    "topic `{topic}` partition {partition}: the broker returned no records from offset {offset}, before the end offset {to}"
+                ));
+            }
+            continue;
+        };
+        empty = 0;
+        for record in decoded.records {
+            if record.offset >= offset && record.offset < to {
+                each(record)?;
+            }
+        }
+        offset = next;
+    }
+    Ok(())
+}
+
 /// A topic config as the broker reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigEntry {
@@ -267,13 +353,10 @@ pub fn create_topic(
     let response = cluster.send_controller(&request)?;
     for result in response.topics {
         if result.error_code != 0 {
-            return Err(format!(
-                "creating topic `{topic}` failed: {}{}",
-                error_name(result.error_code),
-                result
-                    .error_message
-                    .map(|m| format!(": {}", m.as_str()))
-                    .unwrap_or_default()
+            return Err(failure(
+                &format!("creating topic `{topic}`"),
+                result.error_code,
+                result.error_message,
             ));
         }
     }
@@ -312,13 +395,10 @@ pub fn set_configs(
     let response = cluster.send_any(&request)?;
     for result in response.responses {
         if result.error_code != 0 {
-            return Err(format!(
-                "setting configs on topic `{topic}` failed: {}{}",
-                error_name(result.error_code),
-                result
-                    .error_message
-                    .map(|m| format!(": {}", m.as_str()))
-                    .unwrap_or_default()
+            return Err(failure(
+                &format!("setting configs on topic `{topic}`"),
+                result.error_code,
+                result.error_message,
             ));
         }
     }
@@ -404,13 +484,10 @@ pub fn produce(
             format!("topic `{topic}` partition {partition}: the broker did not answer the produce")
         })?;
     if answer.error_code != 0 {
-        return Err(format!(
-            "topic `{topic}` partition {partition}: producing failed: {}{}",
-            error_name(answer.error_code),
-            answer
-                .error_message
-                .map(|m| format!(": {}", m.as_str()))
-                .unwrap_or_default()
+        return Err(failure(
+            &format!("topic `{topic}` partition {partition}: producing"),
+            answer.error_code,
+            answer.error_message,
         ));
     }
     Ok(answer.base_offset)

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Duration;
 
 use super::client::{Cluster, TopicInfo};
 use super::cluster::{self, Committed, EARLIEST, LATEST};
@@ -14,14 +13,6 @@ use super::{broker_error, connect, security, topic_stream, GROUPS_STREAM, TOPICS
 use crate::cancel::Cancel;
 use crate::config::raw::KafkaStore;
 use crate::stores::{Dumped, Dumper, StoreError};
-
-/// How often a failed fetch is tried again (a leader may have moved)
-/// before the backup fails.
-const FETCH_ATTEMPTS: u32 = 3;
-
-/// How many fetches in a row may return nothing before the end offset
-/// before the backup gives up on the partition.
-const EMPTY_FETCHES: u32 = 50;
 
 pub struct Kafka {
     name: String,
@@ -150,82 +141,38 @@ impl Kafka {
         &mut self,
         info: &TopicInfo,
         offsets: &PartitionOffsets,
-        mut leader: i32,
+        leader: i32,
         out: &mut dyn Write,
         cancel: &Cancel,
     ) -> Result<Content, StoreError> {
         let partition = offsets.partition;
         let mut content = Content::default();
-        let mut offset = offsets.earliest;
-        let mut empty = 0;
-        let mut frames = Vec::new();
-        while offset < offsets.end {
-            cancel
-                .check()
-                .map_err(|e| StoreError::new(&self.name, e.to_string()))?;
-            let decoded = self.fetch_with_retries(info, partition, &mut leader, offset)?;
-            let Some(next) = decoded.next_offset.filter(|next| *next > offset) else {
-                empty += 1;
-                if empty > EMPTY_FETCHES {
-                    return Err(self.fail(format!(
-                        "topic `{}` partition {partition}: the broker returned no records from offset {offset}, before the end offset {} it reported at the start",
-                        info.name, offsets.end
-                    )));
-                }
-                continue;
-            };
-            empty = 0;
-            for record in decoded.records {
-                if record.offset < offset || record.offset >= offsets.end {
-                    continue;
-                }
+        let mut frame = Vec::new();
+        let cluster = &mut self.snapshot()?.cluster;
+        let read = cluster::read_range(
+            cluster,
+            &info.name,
+            partition,
+            leader,
+            offsets.earliest,
+            offsets.end,
+            cancel,
+            &mut |record| {
                 content.add(&record);
-                format::put_record(&mut frames, partition, &record);
+                frame.clear();
+                format::put_record(&mut frame, partition, &record);
+                out.write_all(&frame)
+                    .map_err(|e| format!("writing the stream failed: {e}"))
+            },
+        );
+        read.map_err(|e| {
+            if cancel.is_cancelled() || e.starts_with("writing the stream") {
+                StoreError::new(&self.name, e)
+            } else {
+                self.fail(e)
             }
-            out.write_all(&frames).map_err(|e| {
-                StoreError::new(&self.name, format!("writing the stream failed: {e}"))
-            })?;
-            frames.clear();
-            offset = next;
-        }
+        })?;
         Ok(content)
-    }
-
-    /// One fetch; a failure is tried again with the partition's leader
-    /// looked up anew, then reported.
-    fn fetch_with_retries(
-        &mut self,
-        info: &TopicInfo,
-        partition: i32,
-        leader: &mut i32,
-        offset: i64,
-    ) -> Result<super::records::Decoded, StoreError> {
-        let topic = info.name.clone();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let cluster = &mut self.snapshot()?.cluster;
-            match cluster::fetch(cluster, &topic, partition, *leader, offset) {
-                Ok(decoded) => return Ok(decoded),
-                Err(error) if attempt >= FETCH_ATTEMPTS => {
-                    return Err(self.fail(format!(
-                        "topic `{topic}` partition {partition} at offset {offset}: {error}"
-                    )))
-                }
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(500));
-                    if let Ok(found) = cluster.metadata(Some(std::slice::from_ref(&topic))) {
-                        if let Some((_, now)) = found
-                            .iter()
-                            .find(|t| t.name == topic)
-                            .and_then(|t| t.partitions.iter().find(|(p, _)| *p == partition))
-                        {
-                            *leader = *now;
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 

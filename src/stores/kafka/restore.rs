@@ -392,7 +392,7 @@ impl KafkaTarget {
     }
 
     /// Reads `written` back from the cluster: its record count and checksum.
-    fn read_back(&mut self, written: &Written) -> Result<Content, StoreError> {
+    fn read_back(&mut self, written: &Written, cancel: &Cancel) -> Result<Content, StoreError> {
         let info = self
             .with_cluster(|c| c.metadata(Some(std::slice::from_ref(&written.topic))))?
             .into_iter()
@@ -404,28 +404,27 @@ impl KafkaTarget {
             .find(|(p, _)| *p == written.partition)
             .map_or(-1, |(_, leader)| *leader);
         let mut content = Content::default();
-        let mut offset = written.first;
-        let mut empty = 0;
-        while offset < written.end {
-            let (topic, partition) = (written.topic.clone(), written.partition);
-            let decoded =
-                self.with_cluster(|c| cluster::fetch(c, &topic, partition, leader, offset))?;
-            let Some(next) = decoded.next_offset.filter(|next| *next > offset) else {
-                empty += 1;
-                if empty > 50 {
-                    break;
-                }
-                continue;
-            };
-            for record in decoded
-                .records
-                .iter()
-                .filter(|r| r.offset >= offset && r.offset < written.end)
-            {
-                content.add(record);
-            }
-            offset = next;
-        }
+        let (topic, partition, first, end) = (
+            written.topic.clone(),
+            written.partition,
+            written.first,
+            written.end,
+        );
+        self.with_cluster(|c| {
+            cluster::read_range(
+                c,
+                &topic,
+                partition,
+                leader,
+                first,
+                end,
+                cancel,
+                &mut |record| {
+                    content.add(&record);
+                    Ok(())
+                },
+            )
+        })?;
         Ok(content)
     }
 }
@@ -608,7 +607,7 @@ impl Target for KafkaTarget {
     fn builtin_checks(&mut self) -> Result<Vec<(String, bool, String)>, StoreError> {
         let mut checks = Vec::new();
         for written in self.written.clone() {
-            let content = self.read_back(&written)?;
+            let content = self.read_back(&written, &Cancel::default())?;
             let saved_name = written
                 .topic
                 .strip_prefix(&self.prefix)

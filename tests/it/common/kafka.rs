@@ -387,12 +387,20 @@ pub fn fetch_all(bootstrap: &str, security: Security, topic: &str, partition: i3
         .remove(0);
     let leader = info.partitions[partition as usize].1;
     let end = cluster::offsets(&mut cluster, &info, cluster::LATEST).unwrap()[partition as usize];
-    let mut offset = 0;
     let mut found = Vec::new();
-    while offset < end {
-        let fetched = cluster::fetch(&mut cluster, topic, partition, leader, offset).unwrap();
-        found.extend(fetched.records.into_iter().filter(|r| r.offset >= offset));
-        offset = fetched.next_offset.unwrap();
-    }
+    cluster::read_range(
+        &mut cluster,
+        topic,
+        partition,
+        leader,
+        0,
+        end,
+        &cairn::cancel::Cancel::default(),
+        &mut |record| {
+            found.push(record);
+            Ok(())
+        },
+    )
+    .unwrap();
     found
 }
