@@ -267,11 +267,27 @@ fn topics_that_hold_data_are_refused_without_force_and_a_prefix_restores_beside_
     assert!(said.contains("safety backup"), "{said}");
     let replaced = read_all(sandbox.path(), &target.bootstrap(), &[("ledger", 2)]);
     assert_eq!(replaced, read, "replaced, not appended to");
-    let inventory = sandbox.cairn(&["inventory", JOB, "--json"]).run();
+    // The safety backup holds the topic it replaced, from the target.
+    let artifacts: Vec<_> = std::fs::read_dir(sandbox.path().join("backups").join(JOB))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(artifacts.len(), 2, "{artifacts:?}");
+    for artifact in &artifacts {
+        assert!(
+            artifact.join("topic-ledger.kafka.zst").exists(),
+            "{artifact:?}"
+        );
+    }
+    let manifests: Vec<String> = artifacts
+        .iter()
+        .map(|a| std::fs::read_to_string(a.join("manifest.json")).unwrap())
+        .collect();
     assert!(
-        inventory.stdout.contains("\"safety\""),
-        "{}",
-        inventory.stdout
+        manifests
+            .iter()
+            .any(|m| m.contains("\"safety\"") && m.contains(&target.bootstrap())),
+        "{manifests:?}"
     );
 
     let wrong = sandbox

@@ -51,6 +51,8 @@ pub struct KafkaTarget {
     /// The groups' offsets on the new topics, as far as translated.
     translated: BTreeMap<String, Vec<Committed>>,
     created: Vec<String>,
+    /// The target topics [`Target::existing`] found: what a safety backup dumps.
+    found: Vec<String>,
     written: Vec<Written>,
     notes: Vec<String>,
 }
@@ -107,6 +109,7 @@ impl KafkaTarget {
             groups: BTreeMap::new(),
             translated: BTreeMap::new(),
             created: Vec::new(),
+            found: Vec::new(),
             written: Vec::new(),
             notes: Vec::new(),
         }
@@ -510,6 +513,11 @@ impl Target for KafkaTarget {
     fn existing(&mut self, streams: &[String]) -> Result<Option<String>, StoreError> {
         let wanted = self.target_topics(streams);
         let found = self.with_cluster(|c| c.metadata(Some(&wanted)))?;
+        self.found = found
+            .iter()
+            .filter(|t| wanted.contains(&t.name))
+            .map(|t| t.name.clone())
+            .collect();
         let mut holding = Vec::new();
         for topic in found.iter().filter(|t| wanted.contains(&t.name)) {
             let earliest = self.with_cluster(|c| cluster::offsets(c, topic, cluster::EARLIEST))?;
@@ -532,11 +540,8 @@ impl Target for KafkaTarget {
     fn as_store(&self) -> Store {
         let mut store = self.store.clone();
         store.bootstrap_servers = self.bootstrap.clone();
-        store.topics = self
-            .topics
-            .iter()
-            .map(|t| self.target_topic(&t.name))
-            .collect();
+        // Topic names cannot hold glob characters: each selects itself.
+        store.topics = self.found.clone();
         Store::Kafka(store)
     }
 
