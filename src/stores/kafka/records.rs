@@ -45,6 +45,9 @@ pub struct Decoded {
 pub fn decode(mut data: Bytes, aborted: &[(i64, i64)]) -> Result<Decoded, String> {
     let mut decoded = Decoded::default();
     let mut aborting: Vec<i64> = Vec::new();
+    let mut pending = aborted.to_vec();
+    pending.sort_by_key(|(_, first)| *first);
+    let mut next_aborted = 0;
     while data.remaining() >= 12 {
         let base_offset = i64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
         let length = i32::from_be_bytes(data[8..12].try_into().expect("4 bytes"));
@@ -82,11 +85,14 @@ pub fn decode(mut data: Bytes, aborted: &[(i64, i64)]) -> Result<Decoded, String
         let control = attributes & 0x20 != 0;
         decoded.next_offset = Some(base_offset + i64::from(last_offset_delta) + 1);
 
-        for (producer, first) in aborted {
-            if *first <= base_offset + i64::from(last_offset_delta) && !aborting.contains(producer)
-            {
-                aborting.push(*producer);
-            }
+        // Each aborted transaction starts to count at its first offset, once.
+        let last_offset = base_offset + i64::from(last_offset_delta);
+        while let Some(&(producer, _)) = pending
+            .get(next_aborted)
+            .filter(|(_, first)| *first <= last_offset)
+        {
+            aborting.push(producer);
+            next_aborted += 1;
         }
         if control {
             // A transaction marker: after an ABORT, that producer's later
@@ -321,6 +327,41 @@ mod tests {
         let decoded = decode(cut, &[]).unwrap();
         assert_eq!(decoded.records, vec![record(5), record(6), record(9)]);
         assert_eq!(decoded.next_offset, Some(10));
+    }
+
+    /// Sets a batch's attributes (e.g. transactional, control) and its CRC.
+    fn with_attributes(batch: &mut BytesMut, start: usize, attributes: i16, producer: i64) {
+        batch[start + 21..start + 23].copy_from_slice(&attributes.to_be_bytes());
+        batch[start + 43..start + 51].copy_from_slice(&producer.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[start + 21..]);
+        batch[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    #[test]
+    fn markers_and_aborted_transactions_take_offsets_but_are_no_records() {
+        let mut data = BytesMut::new();
+        let mut batch =
+            |offset: i64, attributes: i16, producer: i64, key: Option<&'static [u8]>| {
+                let mut one = BytesMut::new();
+                let mut r = record(offset);
+                if attributes & 0x20 != 0 {
+                    r.key = key.map(Bytes::from_static);
+                }
+                encode_one(&mut one, &r);
+                at_offset(&mut one, 0, offset);
+                with_attributes(&mut one, 0, attributes, producer);
+                data.extend_from_slice(&one);
+            };
+        batch(0, 0, -1, None); // plain
+        batch(1, 0x10, 7, None); // producer 7's transaction, aborted below
+        batch(2, 0x30, 7, Some(&[0, 0, 0, 0])); // its ABORT marker
+        batch(3, 0x10, 8, None); // producer 8's transaction, committed
+        batch(4, 0x30, 8, Some(&[0, 0, 0, 1])); // its COMMIT marker
+        batch(5, 0x10, 7, None); // producer 7's next transaction: kept
+        let decoded = decode(data.freeze(), &[(7, 1)]).unwrap();
+        let offsets: Vec<i64> = decoded.records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [0, 3, 5]);
+        assert_eq!(decoded.next_offset, Some(6));
     }
 
     #[test]
