@@ -89,7 +89,8 @@ fn topics_configs_and_group_offsets_come_back_on_a_fresh_broker() {
         &source,
         &json!([
             {"name": audit, "partitions": 3,
-             "configs": {"retention.ms": "123456789", "max.message.bytes": "2000000"}},
+             "configs": {"retention.ms": "123456789", "max.message.bytes": "2000000",
+                         "message.timestamp.type": "LogAppendTime"}},
             {"name": orders, "partitions": 3},
             {"name": payments, "partitions": 3},
         ]),
@@ -158,6 +159,17 @@ fn topics_configs_and_group_offsets_come_back_on_a_fresh_broker() {
         restored_configs.get("max.message.bytes"),
         Some(&Some("2000000".to_owned())),
         "{restored_configs:?}"
+    );
+    // Set once the records were in (tansu 0.6 does not stamp records
+    // anew either way, so the timestamps above do not tell).
+    assert_eq!(
+        restored_configs.get("message.timestamp.type"),
+        Some(&Some("LogAppendTime".to_owned())),
+        "{restored_configs:?}"
+    );
+    assert!(
+        said.contains("message.timestamp.type=LogAppendTime"),
+        "{said}"
     );
 
     let offsets = python(

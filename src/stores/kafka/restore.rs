@@ -21,6 +21,10 @@ use crate::config::model::{Check, Store};
 use crate::config::raw::KafkaStore;
 use crate::stores::{StoreError, Target};
 
+/// Configs set only after the records are produced: with
+/// `LogAppendTime` the broker would stamp the restored records anew.
+const AFTER_PRODUCING: [&str; 1] = ["message.timestamp.type"];
+
 /// How much one produce request carries, at most.
 const PRODUCE_BYTES: usize = 1024 * 1024;
 
@@ -53,6 +57,8 @@ pub struct KafkaTarget {
     created: Vec<String>,
     /// The target topics [`Target::existing`] found: what a safety backup dumps.
     found: Vec<String>,
+    /// Configs to set once the records are in, by target topic.
+    after_producing: BTreeMap<String, BTreeMap<String, String>>,
     written: Vec<Written>,
     notes: Vec<String>,
 }
@@ -110,6 +116,7 @@ impl KafkaTarget {
             translated: BTreeMap::new(),
             created: Vec::new(),
             found: Vec::new(),
+            after_producing: BTreeMap::new(),
             written: Vec::new(),
             notes: Vec::new(),
         }
@@ -174,7 +181,11 @@ impl KafkaTarget {
                     let on_topic: BTreeMap<String, String> = topic
                         .configs
                         .iter()
-                        .filter(|(_, c)| c.set_on_topic() && !c.read_only)
+                        .filter(|(name, c)| {
+                            c.set_on_topic()
+                                && !c.read_only
+                                && !AFTER_PRODUCING.contains(&name.as_str())
+                        })
                         .filter_map(|(name, c)| Some((name.clone(), c.value.clone()?)))
                         .collect();
                     // A cluster with fewer brokers than the source cannot
@@ -187,7 +198,7 @@ impl KafkaTarget {
                 }
             }
             let reported = self.with_cluster(|c| cluster::describe_configs(c, &target))?;
-            let differing: BTreeMap<String, String> = topic
+            let mut differing: BTreeMap<String, String> = topic
                 .configs
                 .iter()
                 .filter(|(_, saved)| !saved.read_only && !saved.sensitive)
@@ -201,7 +212,15 @@ impl KafkaTarget {
                     differs.then(|| (name.clone(), value))
                 })
                 .collect();
+            let later: BTreeMap<String, String> = AFTER_PRODUCING
+                .iter()
+                .filter_map(|name| differing.remove_entry(*name))
+                .collect();
             self.with_cluster(|c| cluster::set_configs(c, &target, &differing))?;
+            differing.extend(later.clone());
+            if !later.is_empty() {
+                self.after_producing.insert(target.clone(), later);
+            }
             let set = if differing.is_empty() {
                 "its configs already match".to_owned()
             } else {
@@ -595,6 +614,9 @@ impl Target for KafkaTarget {
                 written.first,
                 written.end - 1
             ));
+        }
+        for (topic, configs) in std::mem::take(&mut self.after_producing) {
+            self.with_cluster(|c| cluster::set_configs(c, &topic, &configs))?;
         }
         if !self.scratch {
             for (group, offsets) in self.translated.clone() {
