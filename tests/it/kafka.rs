@@ -220,6 +220,38 @@ fn verify_restores_under_a_scratch_prefix_and_removes_it() {
 }
 
 #[test]
+fn batches_a_producer_compressed_with_gzip_are_read_and_restored() {
+    let sandbox = Sandbox::new("kafka_gzip");
+    let source = PrivateKafka::start();
+    python(
+        sandbox.path(),
+        "create",
+        &source.bootstrap(),
+        &json!([{"name": "zipped", "partitions": 2}]),
+    );
+    python(
+        sandbox.path(),
+        "produce",
+        &source.bootstrap(),
+        &json!({"topic": "zipped", "count": 200, "compression": "gzip"}),
+    );
+    write_config(&sandbox, &source.bootstrap(), &["zipped"], "");
+    run(&sandbox);
+    let target = PrivateKafka::start();
+    assert_ok(
+        &sandbox
+            .cairn(&["restore", JOB, "--to", &target.bootstrap()])
+            .run(),
+        "restore",
+    );
+    let topics = [("zipped", 2)];
+    let original = read_all(sandbox.path(), &source.bootstrap(), &topics);
+    let restored = read_all(sandbox.path(), &target.bootstrap(), &topics);
+    assert_eq!(original.values().map(Vec::len).sum::<usize>(), 200);
+    assert_eq!(restored, original);
+}
+
+#[test]
 fn topics_that_hold_data_are_refused_without_force_and_a_prefix_restores_beside_them() {
     let sandbox = Sandbox::new("kafka_refuse");
     let source = PrivateKafka::start();

@@ -6,8 +6,10 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-/// The most a compressed batch may expand to.
-const MAX_DECOMPRESSED: u64 = 512 * 1024 * 1024;
+/// The most a compressed batch may expand to: far above Kafka's own batch
+/// limits (`message.max.bytes`, 1 MiB by default), and a bound on what a
+/// hostile batch can make cairn hold.
+const MAX_DECOMPRESSED: u64 = 64 * 1024 * 1024;
 
 /// The smallest batch: its header with no records.
 const BATCH_HEADER: usize = 61;
@@ -157,6 +159,12 @@ fn inflate(attributes: i16, records: Bytes, base_offset: i64) -> Result<Bytes, S
         }
     };
     result.map_err(|e| format!("the batch at offset {base_offset} does not decompress: {e}"))?;
+    if out.len() as u64 >= MAX_DECOMPRESSED {
+        return Err(format!(
+            "the batch at offset {base_offset} expands to more than {} MiB",
+            MAX_DECOMPRESSED >> 20
+        ));
+    }
     Ok(Bytes::from(out))
 }
 
@@ -362,6 +370,33 @@ mod tests {
         let offsets: Vec<i64> = decoded.records.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, [0, 3, 5]);
         assert_eq!(decoded.next_offset, Some(6));
+    }
+
+    /// Batches whose CRC holds but whose records are noise: every count
+    /// and length inside is untrusted.
+    #[test]
+    fn noise_behind_a_valid_crc_is_an_error_not_a_panic() {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for round in 0..20_000 {
+            let mut noise = vec![0u8; 8 + round % 120];
+            for byte in &mut noise {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state as u8;
+            }
+            let mut batch = BytesMut::new();
+            encode_one(&mut batch, &record(1));
+            batch.truncate(61);
+            // A huge record count, then the noise as records.
+            batch[57..61].copy_from_slice(&(i32::MAX - round as i32).to_be_bytes());
+            batch.extend_from_slice(&noise);
+            let length = (batch.len() - 12) as i32;
+            batch[8..12].copy_from_slice(&length.to_be_bytes());
+            let crc = crc32c::crc32c(&batch[21..]);
+            batch[17..21].copy_from_slice(&crc.to_be_bytes());
+            let _ = decode(batch.freeze(), &[]);
+        }
     }
 
     #[test]

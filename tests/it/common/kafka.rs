@@ -282,6 +282,14 @@ elif command == "offsets":
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     found = admin.list_group_offsets(arg["group"]).get(arg["group"], {})
     print(json.dumps(sorted([tp.topic, tp.partition, om.offset] for tp, om in found.items())))
+elif command == "produce":
+    # One record per batch (each send waited for), compressed as asked.
+    from kafka import KafkaProducer
+    producer = KafkaProducer(bootstrap_servers=bootstrap, compression_type=arg["compression"], linger_ms=0)
+    for i in range(arg["count"]):
+        producer.send(arg["topic"], key=b"k%d" % i, value=(b"compressible %d " % i) * 40,
+                      headers=[("n", b"%d" % i)], partition=i % 2, timestamp_ms=1700000000000 + i).get()
+    producer.flush()
 elif command == "topics":
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     print(json.dumps(sorted(admin.list_topics())))
