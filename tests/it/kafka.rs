@@ -220,22 +220,24 @@ fn verify_restores_under_a_scratch_prefix_and_removes_it() {
 }
 
 #[test]
-fn batches_a_producer_compressed_with_gzip_are_read_and_restored() {
-    let sandbox = Sandbox::new("kafka_gzip");
+fn batches_a_producer_compressed_four_ways_are_read_and_restored() {
+    let sandbox = Sandbox::new("kafka_compressed");
     let source = PrivateKafka::start();
-    python(
-        sandbox.path(),
-        "create",
-        &source.bootstrap(),
-        &json!([{"name": "zipped", "partitions": 2}]),
-    );
-    python(
-        sandbox.path(),
-        "produce",
-        &source.bootstrap(),
-        &json!({"topic": "zipped", "count": 200, "compression": "gzip"}),
-    );
-    write_config(&sandbox, &source.bootstrap(), &["zipped"], "");
+    let codecs = ["gzip", "snappy", "lz4", "zstd"];
+    let spec: Vec<_> = codecs
+        .iter()
+        .map(|codec| json!({"name": codec, "partitions": 2}))
+        .collect();
+    python(sandbox.path(), "create", &source.bootstrap(), &json!(spec));
+    for codec in codecs {
+        python(
+            sandbox.path(),
+            "produce",
+            &source.bootstrap(),
+            &json!({"topic": codec, "count": 100, "compression": codec}),
+        );
+    }
+    write_config(&sandbox, &source.bootstrap(), &["*"], "");
     run(&sandbox);
     let target = PrivateKafka::start();
     assert_ok(
@@ -244,10 +246,10 @@ fn batches_a_producer_compressed_with_gzip_are_read_and_restored() {
             .run(),
         "restore",
     );
-    let topics = [("zipped", 2)];
+    let topics: Vec<(&str, i32)> = codecs.iter().map(|codec| (*codec, 2)).collect();
     let original = read_all(sandbox.path(), &source.bootstrap(), &topics);
     let restored = read_all(sandbox.path(), &target.bootstrap(), &topics);
-    assert_eq!(original.values().map(Vec::len).sum::<usize>(), 200);
+    assert_eq!(original.values().map(Vec::len).sum::<usize>(), 400);
     assert_eq!(restored, original);
 }
 
