@@ -229,6 +229,13 @@ fn batches_a_producer_compressed_four_ways_are_read_and_restored() {
         .map(|codec| json!({"name": codec, "partitions": 2}))
         .collect();
     python(sandbox.path(), "create", &source.bootstrap(), &json!(spec));
+    // A topic named like Kafka's internal ones: never selected, even by `*`.
+    python(
+        sandbox.path(),
+        "create",
+        &source.bootstrap(),
+        &json!([{"name": "__internal_like", "partitions": 1}]),
+    );
     for codec in codecs {
         python(
             sandbox.path(),
@@ -239,6 +246,28 @@ fn batches_a_producer_compressed_four_ways_are_read_and_restored() {
     }
     write_config(&sandbox, &source.bootstrap(), &["*"], "");
     run(&sandbox);
+    let artifact = std::fs::read_dir(sandbox.path().join("backups").join(JOB))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut streams: Vec<String> = std::fs::read_dir(&artifact)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    streams.sort();
+    assert_eq!(
+        streams,
+        [
+            "manifest.json",
+            "topic-gzip.kafka.zst",
+            "topic-lz4.kafka.zst",
+            "topic-snappy.kafka.zst",
+            "topic-zstd.kafka.zst",
+            "topics.json.zst"
+        ]
+    );
     let target = PrivateKafka::start();
     assert_ok(
         &sandbox
