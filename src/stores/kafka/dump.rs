@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::client::{Cluster, TopicInfo};
-use super::cluster::{self, Committed, EARLIEST, LATEST};
+use super::cluster::{self, EARLIEST, LATEST};
 use super::format::{self, Content, PartitionEnd};
+use super::groups::{self, Committed};
 use super::saved::{self, PartitionOffsets};
 use super::{broker_error, connect, security, topic_stream, GROUPS_STREAM, TOPICS_STREAM};
 use crate::cancel::Cancel;
@@ -98,7 +99,7 @@ impl Kafka {
         }
         let groups = if self.store.consumer_groups {
             let infos: Vec<TopicInfo> = topics.iter().map(|(info, _)| info.clone()).collect();
-            cluster::group_offsets(cluster, &infos)?
+            groups::group_offsets(cluster, &infos)?
         } else {
             BTreeMap::new()
         };

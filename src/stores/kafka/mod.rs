@@ -13,13 +13,16 @@
 //! Brokers are reached over TCP or TLS (rustls, `tls` and `ca_file`). SASL
 //! SCRAM is written (`sasl`) but not tested against a live broker, so
 //! validation refuses `username` and `password` for now.
-//! The wire client is in `client` (connections) and `cluster` (requests);
+//! The wire client is in `client` (connections), `cluster` (topic
+//! requests) and `groups` (consumer group offsets);
 //! `records` reads and writes record batches.
 
 pub mod client;
 pub mod cluster;
 mod dump;
 pub mod format;
+pub mod groups;
+mod produce;
 pub mod records;
 mod restore;
 pub mod sasl;

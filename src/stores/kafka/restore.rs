@@ -8,12 +8,11 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use bytes::BytesMut;
-
 use super::client::Cluster;
-use super::cluster::{self, Committed, LATEST};
+use super::cluster::{self, LATEST};
 use super::format::{self, Content, Item};
-use super::records::{self, Record};
+use super::groups::{self, Committed};
+use super::produce::{Producing, Written};
 use super::saved;
 use super::{broker_error, connect, security, stream_topic, GROUPS_STREAM, TOPICS_STREAM};
 use crate::cancel::Cancel;
@@ -25,23 +24,8 @@ use crate::stores::{StoreError, Target};
 /// `LogAppendTime` the broker would stamp the restored records anew.
 const AFTER_PRODUCING: [&str; 1] = ["message.timestamp.type"];
 
-/// How much one produce request carries, at most.
-const PRODUCE_BYTES: usize = 1024 * 1024;
-
 /// The most `topics.json` or `groups.json` may hold.
 const MAX_JSON: u64 = 64 * 1024 * 1024;
-
-/// What was written to one partition.
-#[derive(Debug, Clone)]
-struct Written {
-    topic: String,
-    partition: i32,
-    records: u64,
-    /// The first new offset and the one after the last.
-    first: i64,
-    end: i64,
-    sha256: [u8; 32],
-}
 
 pub struct KafkaTarget {
     name: String,
@@ -309,7 +293,7 @@ impl KafkaTarget {
                         }
                     };
                     producing.add(&record);
-                    if producing.buffer.len() >= PRODUCE_BYTES {
+                    if producing.is_full() {
                         let mut producing = partition.take().expect("set above");
                         self.flush(&target, &mut producing)?;
                         partition = Some(producing);
@@ -341,7 +325,7 @@ impl KafkaTarget {
                         }
                     };
                     self.flush(&target, &mut producing)?;
-                    self.finish_partition(&topic, &target, producing);
+                    self.finish_partition(&target, producing);
                 }
             }
         }
@@ -365,52 +349,29 @@ impl KafkaTarget {
         targets
     }
 
-    /// Produces what `producing` holds and translates the group offsets
-    /// its records settle.
+    /// Produces what `producing` holds and keeps the group offsets its
+    /// records settle.
     fn flush(&mut self, target: &str, producing: &mut Producing) -> Result<(), StoreError> {
-        if producing.old_offsets.is_empty() {
+        let Some(batches) = producing.take_batches() else {
             return Ok(());
-        }
-        let batches = producing.buffer.split().freeze();
+        };
         let (index, leader) = (producing.partition, producing.leader);
         let base = self.with_cluster(|c| cluster::produce(c, target, index, leader, batches))?;
-        if producing.records == 0 {
-            producing.first = base;
-        }
-        for (i, old) in producing.old_offsets.drain(..).enumerate() {
-            let new = base + i as i64;
-            while producing
-                .targets
-                .first()
-                .is_some_and(|(_, c)| c.offset <= old)
-            {
-                let (group, mut committed) = producing.targets.remove(0);
-                committed.offset = new;
-                committed.topic = target.to_owned();
-                self.translated.entry(group).or_default().push(committed);
-            }
-            producing.records += 1;
-            producing.end = new + 1;
-        }
+        let settled = producing.settle(base, target);
+        self.keep_translated(settled);
         Ok(())
     }
 
-    fn finish_partition(&mut self, topic: &str, target: &str, mut producing: Producing) {
-        // Offsets past the last record point past the new last one.
-        for (group, mut committed) in producing.targets.drain(..) {
-            committed.offset = producing.end;
-            committed.topic = target.to_owned();
+    fn finish_partition(&mut self, target: &str, producing: Producing) {
+        let (settled, written) = producing.finish(target);
+        self.keep_translated(settled);
+        self.written.push(written);
+    }
+
+    fn keep_translated(&mut self, settled: Vec<(String, Committed)>) {
+        for (group, committed) in settled {
             self.translated.entry(group).or_default().push(committed);
         }
-        let _ = topic;
-        self.written.push(Written {
-            topic: target.to_owned(),
-            partition: producing.partition,
-            records: producing.records,
-            first: producing.first,
-            end: producing.end,
-            sha256: producing.content.sha256(),
-        });
     }
 
     /// Reads `written` back from the cluster: its record count and checksum.
@@ -448,41 +409,6 @@ impl KafkaTarget {
             )
         })?;
         Ok(content)
-    }
-}
-
-/// One partition being produced: records encoded, not yet sent.
-struct Producing {
-    partition: i32,
-    leader: i32,
-    buffer: BytesMut,
-    old_offsets: Vec<i64>,
-    targets: Vec<(String, Committed)>,
-    content: Content,
-    records: u64,
-    first: i64,
-    end: i64,
-}
-
-impl Producing {
-    fn new(partition: i32, leader: i32, start: i64, targets: Vec<(String, Committed)>) -> Self {
-        Self {
-            partition,
-            leader,
-            buffer: BytesMut::new(),
-            old_offsets: Vec::new(),
-            targets,
-            content: Content::default(),
-            records: 0,
-            first: start,
-            end: start,
-        }
-    }
-
-    fn add(&mut self, record: &Record) {
-        records::encode_one(&mut self.buffer, record);
-        self.old_offsets.push(record.offset);
-        self.content.add(record);
     }
 }
 
@@ -620,7 +546,7 @@ impl Target for KafkaTarget {
         }
         if !self.scratch {
             for (group, offsets) in self.translated.clone() {
-                self.with_cluster(|c| cluster::commit_offsets(c, &group, &offsets))
+                self.with_cluster(|c| groups::commit_offsets(c, &group, &offsets))
                     .map_err(|e| e.with_help("a group's offsets can only be committed while none of its consumers run: stop them and restore again"))?;
                 notes.push(format!(
                     "group `{group}`: committed {} offsets, translated to the new topics",

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::cluster::{Committed, ConfigEntry};
+use super::cluster::ConfigEntry;
+use super::groups::Committed;
 
 /// The version of both files' layout.
 pub const FORMAT_VERSION: u32 = 1;
