@@ -240,6 +240,19 @@ impl<'a> Run<'a> {
         ) {
             return self.fail(format!("a `before` hook failed: {error}"));
         }
+        // After the hooks (which may quiesce the store), before any
+        // destination is written: a store that cannot be read leaves nothing.
+        let cancel = self.cancel.clone();
+        let (dumper, prepared) = tokio::task::spawn_blocking(move || {
+            let mut dumper = dumper;
+            let prepared = dumper.prepare(&cancel);
+            (dumper, prepared)
+        })
+        .await
+        .expect("the dump thread does not panic");
+        if let Err(error) = prepared {
+            return self.fail(error.with_hint_inline());
+        }
         for destination in &destinations {
             if self.slots.contains_key(destination.name()) {
                 continue; // refused by `on_id`

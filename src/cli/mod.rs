@@ -259,9 +259,13 @@ pub struct RestoreArgs {
     /// Exactly this artifact (`cairn inventory JOB` lists them).
     #[arg(long, value_name = "ID", conflicts_with = "all")]
     pub artifact: Option<String>,
-    /// Another target than the job's store: a DSN, a Redis URL, a MariaDB schema or a path.
+    /// Another target than the job's store: a DSN, a Redis URL, a MariaDB schema, a path,
+    /// or Kafka bootstrap servers (HOST:PORT[,HOST:PORT]).
     #[arg(long, value_name = "TARGET", conflicts_with = "all")]
     pub to: Option<String>,
+    /// Kafka: restore each topic under this prefix plus its saved name.
+    #[arg(long, value_name = "P", conflicts_with = "all")]
+    pub topic_prefix: Option<String>,
     /// Replace a non-empty target, after a safety backup of it.
     #[arg(long)]
     pub force: bool,

@@ -12,6 +12,7 @@ pub(super) fn restore(global: &GlobalArgs, args: &RestoreArgs) -> miette::Result
             artifact: args.artifact.as_deref(),
         },
         to: args.to.as_deref(),
+        topic_prefix: args.topic_prefix.as_deref(),
         force: args.force,
         identity: args.identity.as_deref(),
         now: now()?,

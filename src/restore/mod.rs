@@ -77,6 +77,8 @@ pub struct RestoreOptions<'a> {
     pub selection: Selection<'a>,
     /// `--to`: another target than the job's own store.
     pub to: Option<&'a str>,
+    /// `--topic-prefix`: Kafka topics are restored as this plus their name.
+    pub topic_prefix: Option<&'a str>,
     /// `--force`: replace a non-empty target after a safety backup.
     pub force: bool,
     /// `--identity`: the age identity file (else `settings.age_identity_file`).
@@ -133,8 +135,13 @@ pub fn restore(
         server_version: manifest.wal.as_ref().map_or(0, |wal| wal.server_version),
         ..options.recovery.clone()
     };
-    let mut target =
-        crate::stores::target_for(backup.store.as_str(), store, options.to, &recovery)?;
+    let mut target = crate::stores::target_for(
+        backup.store.as_str(),
+        store,
+        options.to,
+        options.topic_prefix,
+        &recovery,
+    )?;
     let streams = artifact::plain_names(&manifest);
     log.progress(&format!("target: {}", target.describe()));
     if let Some(existing) = target.existing(&streams)? {

@@ -9,6 +9,7 @@
 
 mod command;
 pub mod directory;
+pub mod kafka;
 pub mod mariadb;
 pub mod postgres;
 pub mod redis;
@@ -67,6 +68,13 @@ pub struct Dumped {
 
 /// How one store is dumped.
 pub trait Dumper: Send {
+    /// Takes what the dump needs from the store before the first stream:
+    /// e.g. a Kafka backup's snapshot of topics and end offsets, which also
+    /// decides [`Dumper::streams`]. Runs once, on a thread that may block.
+    fn prepare(&mut self, _cancel: &Cancel) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The streams of an artifact, in order, e.g. `db-app.pgdump`, `globals.sql`.
     fn streams(&self) -> Vec<String>;
 
@@ -114,7 +122,8 @@ fn kind<'s>(name: &str, store: &'s Store) -> Result<&'s dyn Kind, StoreError> {
         Store::Mariadb(mariadb) => mariadb,
         Store::Sqlite(sqlite) => sqlite,
         Store::Directory(directory) => directory,
-        Store::Cassandra(_) | Store::Kafka(_) => return Err(unsupported(name, store)),
+        Store::Kafka(kafka) => kafka,
+        Store::Cassandra(_) => return Err(unsupported(name, store)),
     })
 }
 
@@ -137,13 +146,33 @@ pub fn dumper(name: &str, store: &Store) -> Result<Box<dyn Dumper>, StoreError> 
 }
 
 /// The target of a restore: the store `name` itself, or `to`. A base
-/// backup goes into the data directory `to`, recovering as `recovery` says.
+/// backup goes into the data directory `to`, recovering as `recovery` says;
+/// Kafka topics are restored under `topic_prefix` plus their name.
 pub fn target_for(
     name: &str,
     store: &Store,
     to: Option<&str>,
+    topic_prefix: Option<&str>,
     recovery: &postgres::Recovery,
 ) -> Result<Box<dyn Target>, StoreError> {
+    match (store, topic_prefix) {
+        (Store::Kafka(kafka), prefix) => {
+            return Ok(Box::new(kafka::KafkaTarget::target(
+                name, kafka, to, prefix,
+            )?))
+        }
+        (_, Some(_)) => {
+            return Err(StoreError::new(
+                name,
+                format!(
+                    "--topic-prefix is for Kafka stores; this one is a {} store",
+                    store.kind()
+                ),
+            )
+            .with_help("leave out --topic-prefix"))
+        }
+        (_, None) => {}
+    }
     if let Store::Postgres(pg) = store {
         if pg.method == crate::config::raw::PostgresMethod::Basebackup {
             return Ok(Box::new(postgres::PitrTarget::new(name, to, recovery)?));

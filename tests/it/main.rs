@@ -15,6 +15,7 @@ mod faults_locks;
 mod faults_slow_s3;
 mod hosts;
 mod invalid;
+mod kafka;
 mod kubernetes;
 mod layers;
 mod mutation;

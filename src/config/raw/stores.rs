@@ -21,7 +21,7 @@ pub enum Store {
     Directory(DirectoryStore),
     /// Cassandra snapshots (not supported by `cairn run` yet).
     Cassandra(CassandraStore),
-    /// Kafka topics (not supported by `cairn run` yet).
+    /// Kafka topics: records, configurations and consumer group offsets.
     Kafka(KafkaStore),
 }
 
@@ -214,14 +214,30 @@ pub struct CassandraStore {
     pub exec: Option<Vec<String>>,
 }
 
-/// A Kafka cluster (not supported by `cairn run` yet).
+/// A Kafka cluster: its topics' records, configurations and, optionally,
+/// the committed offsets of the consumer groups reading them.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaStore {
-    /// Bootstrap servers, e.g. ["kafka-1:9092", "kafka-2:9092"].
+    /// Bootstrap servers as host:port, e.g. ["kafka-1:9092", "kafka-2:9092"].
     pub bootstrap_servers: Vec<String>,
-    /// The topics to export.
+    /// The topics to back up: names or globs (`orders`, `events-*`). Internal
+    /// topics such as `__consumer_offsets` are never included.
     pub topics: Vec<String>,
+    /// Also save the committed offsets of the consumer groups on those topics
+    /// (`groups.json`), and commit them, translated, on restore.
+    #[serde(default)]
+    pub consumer_groups: bool,
+    /// SASL user name (not supported yet: validation refuses it).
+    pub username: Option<String>,
+    /// SASL password, as `${VAR}` (not supported yet: validation refuses it).
+    pub password: Option<String>,
+    /// Connect to the brokers with TLS (rustls; TLS 1.2 or 1.3).
+    #[serde(default)]
+    pub tls: bool,
+    /// A PEM file of the CA that signs the brokers' certificates (with `tls`);
+    /// the system's roots are trusted otherwise.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 //! kind, commands to run the tools through, passwords left in a DSN, and
 //! kinds that are accepted but not backed up yet.
 
+mod kafka;
+
+use kafka::check_kafka;
+
 use std::collections::BTreeMap;
 
 use super::{path, Checker};
@@ -144,25 +148,7 @@ pub(super) fn check_stores(
                 checker.check_exec(&at("exec"), &cassandra.exec);
                 not_supported_yet(checker, &at("kind"), &name, "cassandra");
             }
-            Store::Kafka(kafka) => {
-                if kafka.bootstrap_servers.is_empty() {
-                    checker.error(
-                        &whole,
-                        format!("kafka store `{name}` lists no bootstrap servers"),
-                        "needs `bootstrap_servers`",
-                        "add bootstrap_servers = [\"kafka-1:9092\"]",
-                    );
-                }
-                if kafka.topics.is_empty() {
-                    checker.error(
-                        &whole,
-                        format!("kafka store `{name}` lists no topics"),
-                        "needs `topics`",
-                        "add topics = [\"orders\"]",
-                    );
-                }
-                not_supported_yet(checker, &at("kind"), &name, "kafka");
-            }
+            Store::Kafka(kafka) => check_kafka(checker, &name, kafka),
         }
         checked.insert(name, store);
     }

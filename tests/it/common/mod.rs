@@ -21,6 +21,7 @@ pub mod faults;
 mod files;
 mod garage;
 pub mod invalid;
+pub mod kafka;
 pub mod layers;
 mod mariadb;
 pub mod notify;
