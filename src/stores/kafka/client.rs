@@ -45,23 +45,20 @@ fn highest_version(key: ApiKey) -> i16 {
         ApiKey::OffsetFetch => 7,
         ApiKey::FindCoordinator => 3,
         ApiKey::ListGroups => 4,
-        ApiKey::SaslHandshake => 1,
         ApiKey::ApiVersions => 3,
         ApiKey::CreateTopics => 7,
         ApiKey::DeleteTopics => 5,
         ApiKey::DescribeConfigs => 4,
-        ApiKey::SaslAuthenticate => 2,
         ApiKey::IncrementalAlterConfigs => 1,
         _ => 0,
     }
 }
 
 /// How to reach the brokers: TLS (with the CA that signs their
-/// certificates) or plain TCP, and SASL credentials if any.
+/// certificates) or plain TCP (no SASL: see the module's notes).
 #[derive(Clone, Default)]
 pub struct Security {
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    pub sasl: Option<super::sasl::Credentials>,
 }
 
 impl Security {
@@ -98,7 +95,6 @@ impl Security {
             .with_no_client_auth();
         Ok(Self {
             tls: Some(Arc::new(config)),
-            sasl: None,
         })
     }
 }
@@ -194,58 +190,7 @@ impl Connection {
                 .versions
                 .insert(api.api_key, (api.min_version, api.max_version));
         }
-        if let Some(credentials) = &security.sasl {
-            connection.authenticate(credentials)?;
-        }
         Ok(connection)
-    }
-
-    /// SASL: SaslHandshake, then the SCRAM exchange in SaslAuthenticate.
-    fn authenticate(&mut self, credentials: &super::sasl::Credentials) -> Result<(), String> {
-        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
-        let address = self.address.clone();
-        let mechanism = super::sasl::mechanism_name(credentials.mechanism);
-        let mut handshake = SaslHandshakeRequest::default();
-        handshake.mechanism = StrBytes::from_static_str(mechanism);
-        let response = self.send(&handshake)?;
-        if response.error_code != 0 {
-            let offered: Vec<&str> = response.mechanisms.iter().map(|m| m.as_str()).collect();
-            return Err(format!(
-                "broker {address}: SASL {mechanism} is not enabled (it offers {}): {}",
-                if offered.is_empty() {
-                    "none".to_owned()
-                } else {
-                    offered.join(", ")
-                },
-                error_name(response.error_code)
-            ));
-        }
-        let mut scram = super::sasl::Scram::new(credentials)?;
-        let mut step = |bytes: Vec<u8>| -> Result<Bytes, String> {
-            let mut request = SaslAuthenticateRequest::default();
-            request.auth_bytes = Bytes::from(bytes);
-            let response = self.send(&request)?;
-            if response.error_code != 0 {
-                return Err(format!(
-                    "broker {address}: SASL login as `{}` failed: {}{}",
-                    credentials.username,
-                    error_name(response.error_code),
-                    response
-                        .error_message
-                        .map(|m| format!(": {}", m.as_str()))
-                        .unwrap_or_default()
-                ));
-            }
-            Ok(response.auth_bytes)
-        };
-        let server_first = step(scram.client_first())?;
-        let client_final = scram
-            .client_final(&server_first)
-            .map_err(|e| format!("broker {address}: SASL: {e}"))?;
-        let server_final = step(client_final)?;
-        scram
-            .check_server_final(&server_final)
-            .map_err(|e| format!("broker {address}: SASL: {e}"))
     }
 
     pub fn address(&self) -> &str {

@@ -10,9 +10,9 @@
 //! `consumer_groups = true`) and one `topic-NAME.kafka` per topic (the
 //! framed format in `format` and docs/artifacts.md).
 //!
-//! Brokers are reached over TCP or TLS (rustls, `tls` and `ca_file`). SASL
-//! SCRAM is written (`sasl`) but not tested against a live broker, so
-//! validation refuses `username` and `password` for now.
+//! Brokers are reached over TCP or TLS (rustls, `tls` and `ca_file`).
+//! SASL is not built (no broker here could test a login), so validation
+//! refuses `username` and `password`.
 //! The wire client is in `client` (connections), `cluster` (topic
 //! requests) and `groups` (consumer group offsets);
 //! `records` reads and writes record batches.
@@ -25,7 +25,6 @@ pub mod groups;
 mod produce;
 pub mod records;
 mod restore;
-pub mod sasl;
 mod saved;
 
 use crate::config::raw::KafkaStore;
@@ -51,22 +50,13 @@ pub fn stream_topic(stream: &str) -> Option<&str> {
     stream.strip_prefix(TOPIC_PREFIX)?.strip_suffix(EXTENSION)
 }
 
-/// How to reach the brokers of `store`: TLS, SASL.
+/// How to reach the brokers of `store`: TLS or plain TCP.
 fn security(name: &str, store: &KafkaStore) -> Result<client::Security, StoreError> {
-    let mut security = if store.tls {
-        client::Security::tls(store.ca_file.as_deref())
-            .map_err(|e| StoreError::new(name, format!("TLS: {e}")))?
-    } else {
-        client::Security::default()
-    };
-    if let (Some(username), Some(password)) = (&store.username, &store.password) {
-        security.sasl = Some(sasl::Credentials {
-            mechanism: sasl::SaslMechanism::ScramSha512,
-            username: username.clone(),
-            password: password.clone(),
-        });
+    if !store.tls {
+        return Ok(client::Security::default());
     }
-    Ok(security)
+    client::Security::tls(store.ca_file.as_deref())
+        .map_err(|e| StoreError::new(name, format!("TLS: {e}")))
 }
 
 /// Connects to the cluster of `bootstrap`, as store `name`.

@@ -63,7 +63,7 @@ pub(in crate::config::validate) fn check_kafka(
             &at(if kafka.username.is_some() { "username" } else { "password" }),
             format!("store `{name}`: SASL authentication (`username`/`password`) is not supported yet"),
             "not supported yet",
-            "this cairn connects to Kafka without SASL (its SCRAM login could not be tested against a live broker yet); remove username and password, or back this cluster up another way for now",
+            "this cairn connects to Kafka without SASL (no broker it is tested against could check a login); remove username and password, or back this cluster up another way for now",
         );
     }
     if kafka.ca_file.is_some() && !kafka.tls {
